@@ -1,0 +1,50 @@
+export interface BusMessage {
+  /** Partition key: the source principal on raw topics, the canonical identity on the events topic. */
+  key: string;
+  value: string;
+}
+
+export interface ConsumedMessage {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: string;
+  value: string;
+}
+
+export interface Batch {
+  topic: string;
+  partition: number;
+  messages: ConsumedMessage[];
+  /** Messages still behind this batch on the partition, when the bus knows. */
+  lag?: number;
+}
+
+/**
+ * Handles one batch. Resolve only when its effects are durable: the bus then commits the batch's
+ * offsets. Throwing means "not processed": nothing is committed and the batch comes again.
+ */
+export type BatchHandler = (batch: Batch) => Promise<void>;
+
+export interface ConsumeOptions {
+  groupId: string;
+  topics: string[];
+  handler: BatchHandler;
+  /** Upper bound on messages per handler call (in-process bus; Kafka batches by fetch size). */
+  maxBatch?: number;
+}
+
+export interface ConsumerHandle {
+  stop(): Promise<void>;
+}
+
+/** The small interface every component talks to: Kafka in production, an in-process log when embedded. */
+export interface Bus {
+  readonly kind: "kafka" | "local";
+  /** Resolves once the messages are durable (Kafka: acks from all in-sync replicas; local: fsynced). */
+  produce(topic: string, messages: BusMessage[]): Promise<void>;
+  consume(opts: ConsumeOptions): Promise<ConsumerHandle>;
+  /** True when the bus can currently accept writes (used by /readyz). */
+  healthy(): Promise<boolean>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,161 @@
+import { SEVERITIES } from "@identrail/schema";
+import { z } from "zod";
+import { Duration } from "./duration";
+
+export const SCOPES = ["ingest", "read", "respond", "admin"] as const;
+export const Scope = z.enum(SCOPES);
+export type Scope = z.infer<typeof Scope>;
+
+export const TokenConfig = z
+  .object({
+    name: z.string().min(1),
+    /** sha256 hex of the token; plain `token` is accepted for convenience and hashed at boot. */
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
+    token: z.string().min(16).optional(),
+    scopes: z.array(Scope).min(1),
+    expires_at: z.string().datetime({ offset: true }).optional(),
+  })
+  .refine((t) => t.sha256 || t.token, { message: "a token needs sha256 or token" });
+
+const WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
+const HHMM = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, "HH:MM");
+
+export const ResourceRule = z.object({
+  match: z.string().min(1),
+  kind: z.enum(["dataset", "checkpoint", "model", "registry", "secret"]),
+  environment: z.enum(["dev", "staging", "prod"]).optional(),
+  consumers: z.array(z.string()).optional(),
+  producers: z.array(z.string()).optional(),
+  approved_destinations: z.array(z.string()).optional(),
+});
+
+export const Suppression = z.object({
+  rule: z.string().optional(),
+  identity: z.string().optional(),
+  namespace: z.string().optional(),
+  resource: z.string().optional(),
+  reason: z.string().default(""),
+  until: z.string().datetime({ offset: true }).optional(),
+});
+
+export const ConfigSchema = z.object({
+  target: z.enum(["all", "collector", "detector", "api"]).default("all"),
+  port: z.coerce.number().int().min(0).max(65535).default(8080),
+  host: z.string().default("0.0.0.0"),
+  data_dir: z.string().default("./data"),
+  default_cluster: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,128}$/)
+    .default("default"),
+  kafka: z
+    .object({
+      brokers: z.array(z.string().min(1)).default([]),
+      client_id: z.string().default("identrail"),
+      /** Partitions for the normalized-events topic when the cluster auto-creates it. */
+      partitions: z.number().int().positive().default(12),
+      ssl: z.boolean().default(false),
+      sasl: z
+        .object({
+          mechanism: z.enum(["plain", "scram-sha-256", "scram-sha-512"]),
+          username: z.string(),
+          password: z.string(),
+        })
+        .optional(),
+    })
+    .default({ brokers: [], client_id: "identrail", partitions: 12, ssl: false }),
+  clickhouse: z
+    .object({
+      url: z.string().url().optional(),
+      database: z
+        .string()
+        .regex(/^[A-Za-z_][A-Za-z0-9_]*$/)
+        .default("identrail"),
+      username: z.string().optional(),
+      password: z.string().optional(),
+      /** When set, migrations create Replicated* tables ON CLUSTER this name. */
+      cluster: z.string().optional(),
+      max_execution_time: z.number().int().positive().default(30),
+    })
+    .default({ database: "identrail", max_execution_time: 30 }),
+  auth: z
+    .object({
+      tokens: z.array(TokenConfig).default([]),
+      oidc: z
+        .object({
+          issuer: z.string().url(),
+          audience: z.string(),
+          jwks_uri: z.string().url().optional(),
+          scope_claim: z.string().default("scope"),
+        })
+        .optional(),
+    })
+    .default({ tokens: [] }),
+  ingest: z
+    .object({
+      max_body_bytes: z.number().int().positive().default(10 * 1024 * 1024),
+      max_decompressed_bytes: z.number().int().positive().default(64 * 1024 * 1024),
+    })
+    .default({ max_body_bytes: 10 * 1024 * 1024, max_decompressed_bytes: 64 * 1024 * 1024 }),
+  detector: z
+    .object({
+      learning_period: Duration.default(7 * 86_400_000),
+      allowed_lateness: Duration.default(3_600_000),
+      dormant_after: Duration.default(30 * 86_400_000),
+      batch_size: z.number().int().positive().default(2000),
+    })
+    .default({
+      learning_period: 7 * 86_400_000,
+      allowed_lateness: 3_600_000,
+      dormant_after: 30 * 86_400_000,
+      batch_size: 2000,
+    }),
+  resources: z.array(ResourceRule).default([]),
+  working_hours: z
+    .object({
+      timezone: z.string().default("UTC"),
+      days: z.array(z.enum(WEEKDAYS)).default(["mon", "tue", "wed", "thu", "fri"]),
+      start: HHMM.default("07:00"),
+      end: HHMM.default("20:00"),
+    })
+    .default({ timezone: "UTC", days: ["mon", "tue", "wed", "thu", "fri"], start: "07:00", end: "20:00" }),
+  gpu: z
+    .object({
+      allowed: z
+        .array(
+          z.object({
+            namespaces: z.array(z.string()).optional(),
+            identities: z.array(z.string()).optional(),
+            images: z.array(z.string()).optional(),
+          }),
+        )
+        .default([]),
+      require_deadline: z.boolean().default(true),
+    })
+    .default({ allowed: [], require_deadline: true }),
+  identities: z
+    .object({
+      /** Explicit links: every alias in a group is the same identity. */
+      links: z.array(z.array(z.string()).min(2)).default([]),
+    })
+    .default({ links: [] }),
+  vault: z
+    .object({
+      /** Which Kubernetes cluster each Vault kubernetes auth mount authenticates, e.g. {"auth/kubernetes/": "prod"}. */
+      kubernetes_auth_clusters: z.record(z.string(), z.string()).default({}),
+    })
+    .default({ kubernetes_auth_clusters: {} }),
+  suppressions: z.array(Suppression).default([]),
+  rules: z
+    .record(
+      z.string(),
+      z.object({ enabled: z.boolean().optional(), severity: z.enum(SEVERITIES).optional() }).passthrough(),
+    )
+    .default({}),
+  routes: z.array(z.record(z.string(), z.unknown())).default([]),
+  receivers: z.array(z.record(z.string(), z.unknown())).default([]),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+export type ResourceRule = z.infer<typeof ResourceRule>;

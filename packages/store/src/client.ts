@@ -1,0 +1,75 @@
+import { mkdirSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { type ClickHouseClient, createClient } from "@clickhouse/client";
+
+export interface StoreOptions {
+  /** ClickHouse server URL; without it the embedded chDB engine is used under dataDir/clickhouse. */
+  url?: string;
+  database?: string;
+  username?: string;
+  password?: string;
+  dataDir: string;
+  maxExecutionTime?: number;
+}
+
+export interface StoreClient {
+  ch: ClickHouseClient;
+  embedded: boolean;
+  close(): Promise<void>;
+}
+
+/**
+ * chDB embeds one engine per process; a data directory is locked by the process that opened it, and
+ * the chdb connection ignores `database` (tables live in `default`), so SQL never names a database.
+ */
+const embeddedClients = new Map<string, { client: ClickHouseClient; refs: number }>();
+
+export async function createStoreClient(opts: StoreOptions): Promise<StoreClient> {
+  if (opts.url) {
+    const ch = createClient({
+      url: opts.url,
+      username: opts.username,
+      password: opts.password,
+      database: opts.database ?? "identrail",
+      clickhouse_settings: {
+        max_execution_time: opts.maxExecutionTime ?? 30,
+        date_time_input_format: "best_effort",
+      },
+      request_timeout: 60_000,
+    });
+    const db = opts.database ?? "identrail";
+    // Create the database through a client bound to `default`, since ours may not exist yet.
+    const boot = createClient({ url: opts.url, username: opts.username, password: opts.password });
+    await boot.command({ query: "CREATE DATABASE IF NOT EXISTS {db:Identifier}", query_params: { db } });
+    await boot.close();
+    return { ch, embedded: false, close: () => ch.close() };
+  }
+  const path = resolve(join(opts.dataDir, "clickhouse"));
+  let entry = embeddedClients.get(path);
+  if (!entry) {
+    mkdirSync(path, { recursive: true });
+    const { createChdbConnection } = await import("chdb/connection");
+    const client = createClient({
+      connection: createChdbConnection({ path }) as any,
+      clickhouse_settings: { date_time_input_format: "best_effort" },
+    });
+    entry = { client, refs: 0 };
+    embeddedClients.set(path, entry);
+  }
+  entry.refs++;
+  const e = entry;
+  let closed = false;
+  return {
+    ch: e.client,
+    embedded: true,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      e.refs--;
+      if (e.refs === 0) {
+        embeddedClients.delete(path);
+        await e.client.close();
+      }
+    },
+  };
+}

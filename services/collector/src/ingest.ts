@@ -1,0 +1,148 @@
+import type {} from "@fastify/swagger";
+/**
+ * HTTP push ingestion: one endpoint per source. A request is answered 200 only after every usable record
+ * was acknowledged by the bus (Kafka acks=all, or fsync on the local bus); records that fail validation
+ * go to the dead-letter topic with their reason, and the response counts both.
+ */
+import type { Bus, BusMessage } from "@identrail/bus";
+import type { Config } from "@identrail/config";
+import { metrics, reasonLabel, stableId } from "@identrail/core";
+import { type Authenticate, httpError, requireScope } from "@identrail/http";
+import { type DeadLetter, type RawEnvelope, type SourceName, Topics } from "@identrail/schema";
+import { parserFor, preview, type SourceParser } from "@identrail/sources";
+import type { FastifyInstance } from "fastify";
+import { decodeUtf8, decompress } from "./body";
+
+/** Endpoint path → source name. The path names are part of the public contract. */
+export const INGEST_ROUTES: Record<string, SourceName> = {
+  "k8s-audit": "k8s-audit",
+  vault: "vault",
+  cloudtrail: "cloudtrail",
+  "gcp-audit": "gcp-audit",
+  "azure-keyvault": "azure-keyvault",
+  "s3-access": "s3-access",
+  minio: "minio",
+};
+
+const MAX_ERRORS_REPORTED = 100;
+const CLUSTER_RE = /^[A-Za-z0-9._-]{1,128}$/;
+
+export interface IngestResult {
+  accepted: number;
+  rejected: number;
+  errors: { index: number; reason: string }[];
+}
+
+export interface IngestDeps {
+  bus: Bus;
+  config: Config;
+  /** Lets a source parser be reached under another route (GKE k8s.io entries via /ingest/gcp-audit). */
+  route?: (source: SourceName, record: unknown) => SourceName;
+}
+
+/** Core of every ingest path (HTTP and file tailers): decode, validate, redact, publish. */
+export async function ingestText(
+  deps: IngestDeps,
+  parser: SourceParser,
+  text: string,
+  cluster: string,
+  extraErrors: { index: number; reason: string }[] = [],
+): Promise<IngestResult> {
+  const receivedAt = new Date().toISOString();
+  const { records, errors } = parser.decode(text);
+  const allErrors = [...extraErrors, ...errors.map((e) => ({ index: e.index, reason: e.reason }))];
+  const byTopic = new Map<string, BusMessage[]>();
+  const dead: DeadLetter[] = errors.map((e) => deadLetter(parser.source, e.reason, e.payload ?? "", receivedAt));
+  for (const e of extraErrors) dead.push(deadLetter(parser.source, e.reason, "", receivedAt));
+  let accepted = 0;
+  records.forEach((record, index) => {
+    const r = parser.accept(record);
+    if (!r.ok) {
+      allErrors.push({ index, reason: r.error });
+      dead.push(deadLetter(parser.source, r.error, parser.redact ? preview(parser.redact(record)) : "", receivedAt));
+      return;
+    }
+    const source = deps.route ? deps.route(parser.source, r.value.record) : parser.source;
+    const env: RawEnvelope = { v: 1, source, cluster, received_at: receivedAt, record: r.value.record };
+    const topic = Topics.raw(source);
+    let list = byTopic.get(topic);
+    if (!list) byTopic.set(topic, (list = []));
+    list.push({ key: r.value.key, value: JSON.stringify(env) });
+    accepted++;
+  });
+  // Dead letters first: if the bus fails we answer 503 and the client retries the whole request.
+  const sends: Promise<void>[] = [];
+  if (dead.length)
+    sends.push(
+      deps.bus.produce(
+        Topics.deadLetters,
+        dead.map((d) => ({ key: d.source, value: JSON.stringify(d) })),
+      ),
+    );
+  for (const [topic, msgs] of byTopic) sends.push(deps.bus.produce(topic, msgs));
+  await Promise.all(sends);
+  for (const [topic, msgs] of byTopic) metrics.busProduced.inc({ topic }, msgs.length);
+  metrics.ingestRecords.inc({ source: parser.source, outcome: "accepted" }, accepted);
+  if (allErrors.length) metrics.ingestRecords.inc({ source: parser.source, outcome: "rejected" }, allErrors.length);
+  for (const d of dead) metrics.deadLetters.inc({ stage: "collector", source: d.source, reason: reasonLabel(d.reason) });
+  return { accepted, rejected: allErrors.length, errors: allErrors.slice(0, MAX_ERRORS_REPORTED) };
+}
+
+function deadLetter(source: string, reason: string, payload: string, time: string): DeadLetter {
+  return { id: stableId("dl", source, reason, payload, time, Math.random()), time, stage: "collector", source, reason, payload };
+}
+
+export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { authenticate: Authenticate }) {
+  const { config } = deps;
+  // Every body is read raw, whatever its declared type, so each parser sees the exact bytes.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: config.ingest.max_body_bytes }, (_req, body, done) =>
+    done(null, body),
+  );
+  app.addHook("onRequest", requireScope(deps.authenticate, "ingest"));
+
+  app.post<{ Params: { source: string }; Querystring: { cluster?: string } }>(
+    "/ingest/:source",
+    {
+      bodyLimit: config.ingest.max_body_bytes,
+      schema: {
+        hide: false,
+        summary: "Push source logs",
+        params: { type: "object", properties: { source: { type: "string", enum: Object.keys(INGEST_ROUTES) } } },
+        querystring: { type: "object", properties: { cluster: { type: "string" } } },
+      },
+    },
+    async (req, reply) => {
+      const source = INGEST_ROUTES[req.params.source];
+      const parser = source ? parserFor(source) : undefined;
+      if (!parser) throw httpError("not_found", "no such ingest endpoint");
+      const cluster = req.query.cluster ?? config.default_cluster;
+      if (!CLUSTER_RE.test(cluster)) throw httpError("bad_request", "cluster must match [A-Za-z0-9._-]{1,128}");
+      const ct = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
+      if (ct && !parser.contentTypes.includes(ct) && ct !== "application/octet-stream")
+        throw httpError("unsupported_media_type", `use one of ${parser.contentTypes.join(", ")}`);
+      const body = req.body as Buffer | undefined;
+      if (!body || body.length === 0) throw httpError("invalid_body", "empty body");
+      const dec = decompress(body, req.headers["content-encoding"] as string | undefined, config.ingest.max_decompressed_bytes);
+      if (!dec.ok) throw httpError(dec.error.code, dec.error.detail);
+      const { text, badLines } = decodeUtf8(dec.value);
+      const extra = badLines.map((n) => ({ index: n, reason: `line ${n + 1}: invalid UTF-8` }));
+      let result: IngestResult;
+      try {
+        result = await ingestText(deps, parser, text, cluster, extra);
+      } catch (e) {
+        req.log.warn({ err: (e as Error).message }, "bus produce failed");
+        metrics.ingestRequests.inc({ source, status: "503" });
+        throw httpError("bus_unavailable");
+      }
+      const status = result.accepted === 0 && result.rejected > 0 ? 400 : 200;
+      metrics.ingestRequests.inc({ source, status: String(status) });
+      if (status === 400)
+        return reply.status(400).send({
+          ...result,
+          error: { code: "invalid_body", message: "no usable record in the request", retryable: false },
+        });
+      return reply.send(result);
+    },
+  );
+}

@@ -1,0 +1,93 @@
+/**
+ * Stage 2 of the detector: normalized events keyed by canonical identity → identity events, rules,
+ * alerts → ClickHouse. The handler resolves only after every row is written, and the bus commits the
+ * batch's offsets only then. Events already stored (a replay after a crash) are skipped by id.
+ */
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { Batch } from "@identrail/bus";
+import type { Config } from "@identrail/config";
+import { metrics, stableId } from "@identrail/core";
+import { type DeadLetter, NormalizedEvent } from "@identrail/schema";
+import { Engine } from "./engine";
+import type { Rule } from "./rules";
+import { deadLetterRow, eventRow, insertWithRetry, queryWithRetry } from "./writer";
+
+export interface DetectorDeps {
+  ch: ClickHouseClient;
+  config: Config;
+  stopping: () => boolean;
+  rules?: Rule[];
+}
+
+export function createDetectorPipeline(deps: DetectorDeps) {
+  const engine = new Engine(deps.config, deps.ch, deps.rules);
+  const { ch, stopping } = deps;
+  async function handle(batch: Batch) {
+    const started = process.hrtime.bigint();
+    const byId = new Map<string, NormalizedEvent>();
+    const dead: DeadLetter[] = [];
+    for (const m of batch.messages) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(m.value);
+      } catch {
+        parsed = undefined;
+      }
+      const r = NormalizedEvent.safeParse(parsed);
+      if (!r.success) {
+        dead.push({
+          id: stableId("dl", m.topic, m.partition, m.offset),
+          time: new Date().toISOString(),
+          stage: "detector",
+          source: "unknown",
+          reason: "normalized event failed schema validation",
+          payload: "",
+        });
+        metrics.deadLetters.inc({ stage: "detector", source: "unknown", reason: "schema" });
+        continue;
+      }
+      if (!byId.has(r.data.id)) byId.set(r.data.id, r.data);
+      else metrics.dropped.inc({ stage: "detector", source: r.data.source, reason: "duplicate-in-batch" });
+    }
+    let events = [...byId.values()];
+    if (events.length) {
+      const stored = await queryWithRetry<{ id: string }>(
+        ch,
+        "SELECT DISTINCT id FROM events WHERE identity_id IN {iids:Array(String)} AND id IN {ids:Array(String)}",
+        { iids: [...new Set(events.map((e) => e.identity_id))], ids: events.map((e) => e.id) },
+        stopping,
+      );
+      if (stored.length) {
+        const have = new Set(stored.map((r) => r.id));
+        events = events.filter((e) => !have.has(e.id));
+        metrics.dropped.inc({ stage: "detector", source: "any", reason: "already-stored" }, have.size);
+      }
+    }
+    const identities = [...new Set(events.map((e) => e.identity_id))];
+    try {
+      const out = await engine.process(events);
+      // Derived rows first, the events themselves last: an event row marks its processing complete.
+      await insertWithRetry(ch, "identity_events", out.identityEvents.map(identityEventRow), stopping);
+      await insertWithRetry(ch, "identity_features", out.features, stopping);
+      await insertWithRetry(ch, "identity_seen", out.seen, stopping);
+      await insertWithRetry(ch, "identities", out.identities, stopping);
+      await insertWithRetry(ch, "alert_evidence", out.evidence, stopping);
+      await insertWithRetry(ch, "alerts", out.alerts, stopping);
+      await insertWithRetry(ch, "dead_letters", dead.map(deadLetterRow), stopping);
+      await insertWithRetry(ch, "events", events.map(eventRow), stopping);
+    } catch (e) {
+      engine.invalidate(identities);
+      throw e;
+    }
+    metrics.detectorEvents.inc({ outcome: "stored" }, events.length);
+    metrics.detectorLatency.observe({ stage: "detect" }, Number(process.hrtime.bigint() - started) / 1e9);
+    if (batch.lag !== undefined) metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, batch.lag);
+    // Keep memory bounded: identities idle for longer than the dormancy horizon reload on demand.
+    if (engine.states.size > 200_000) engine.states.evict(engine.watermark - deps.config.detector.dormant_after);
+  }
+  return { engine, handle };
+}
+
+function identityEventRow(ie: import("@identrail/schema").IdentityEvent) {
+  return { ...ie, time: ie.time.replace("T", " ").replace("Z", "") };
+}

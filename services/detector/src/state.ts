@@ -1,0 +1,163 @@
+/**
+ * Per-identity state in event time: first/last seen, learned features (secrets read, hours active …)
+ * and identity attributes. Loaded lazily from ClickHouse the first time an identity shows up in this
+ * process, updated in memory, and persisted with every batch, so baselines survive restarts and a
+ * replay rebuilds the same state (min/max merges are idempotent).
+ */
+import type { ClickHouseClient } from "@clickhouse/client";
+import type { IdentityType } from "@identrail/schema";
+import { chTime } from "@identrail/store";
+
+export interface FeatureStat {
+  first: number;
+  last: number;
+}
+
+export interface IdentityInfo {
+  type?: IdentityType;
+  cluster?: string;
+  namespace?: string;
+  environment?: string;
+  owner?: string;
+  purpose?: string;
+  expiresAt?: number;
+}
+
+export class IdentityState {
+  firstSeen = Number.POSITIVE_INFINITY;
+  lastSeen = Number.NEGATIVE_INFINITY;
+  /** lastSeen before the event being evaluated (for dormancy); set by the engine. */
+  previousSeen = Number.NEGATIVE_INFINITY;
+  features = new Map<string, Map<string, FeatureStat>>();
+  info: IdentityInfo = {};
+  /** Rule-private in-memory state (sliding windows); rebuilt from stored identity events when needed. */
+  scratch = new Map<string, unknown>();
+
+  constructor(readonly id: string) {}
+
+  feature(name: string): Map<string, FeatureStat> {
+    let m = this.features.get(name);
+    if (!m) this.features.set(name, (m = new Map()));
+    return m;
+  }
+  has(name: string, value: string): boolean {
+    return this.features.get(name)?.has(value) ?? false;
+  }
+  /** True while the identity is inside its learning period at event time `t`. */
+  learning(t: number, learningPeriodMs: number): boolean {
+    return !(t >= this.firstSeen + learningPeriodMs);
+  }
+  /** Records a feature observation; returns true when it was new. */
+  learn(name: string, value: string, t: number): boolean {
+    const m = this.feature(name);
+    const s = m.get(value);
+    if (!s) {
+      m.set(value, { first: t, last: t });
+      return true;
+    }
+    if (t < s.first) s.first = t;
+    if (t > s.last) s.last = t;
+    return false;
+  }
+}
+
+export interface FeatureRow {
+  identity_id: string;
+  feature: string;
+  value: string;
+  first_seen: string;
+  last_seen: string;
+}
+
+export class StateStore {
+  private states = new Map<string, IdentityState>();
+  /** Feature observations to persist with the current batch. */
+  pendingFeatures = new Map<string, FeatureRow>();
+
+  constructor(private readonly ch: ClickHouseClient | undefined) {}
+
+  get size() {
+    return this.states.size;
+  }
+  peek(id: string) {
+    return this.states.get(id);
+  }
+
+  /** Ensures state for these identities is in memory, loading what ClickHouse has. */
+  async load(ids: string[]) {
+    const missing = [...new Set(ids)].filter((id) => !this.states.has(id));
+    if (!missing.length) return;
+    const fresh = new Map(missing.map((id) => [id, new IdentityState(id)]));
+    if (this.ch) {
+      const q = async <T>(query: string) =>
+        (await (
+          await this.ch!.query({ query, query_params: { ids: missing }, format: "JSONEachRow" })
+        ).json()) as T[];
+      const [seen, feats, infos] = await Promise.all([
+        q<{ id: string; f: string; l: string }>(
+          "SELECT id, toUnixTimestamp64Milli(min(first_seen)) AS f, toUnixTimestamp64Milli(max(last_seen)) AS l FROM identity_seen WHERE id IN {ids:Array(String)} GROUP BY id",
+        ),
+        q<{ identity_id: string; feature: string; value: string; f: string; l: string }>(
+          "SELECT identity_id, feature, value, toUnixTimestamp64Milli(min(first_seen)) AS f, toUnixTimestamp64Milli(max(last_seen)) AS l FROM identity_features WHERE identity_id IN {ids:Array(String)} GROUP BY identity_id, feature, value",
+        ),
+        q<Record<string, string | null>>(
+          "SELECT id, type, cluster, namespace, environment, owner, purpose, toUnixTimestamp64Milli(expires_at) AS expires FROM identities FINAL WHERE id IN {ids:Array(String)}",
+        ),
+      ]);
+      for (const r of seen) {
+        const s = fresh.get(r.id)!;
+        s.firstSeen = Number(r.f);
+        s.lastSeen = Number(r.l);
+      }
+      for (const r of feats) fresh.get(r.identity_id)?.feature(r.feature).set(r.value, { first: Number(r.f), last: Number(r.l) });
+      for (const r of infos) {
+        const s = fresh.get(r.id as string);
+        if (!s) continue;
+        s.info = {
+          type: (r.type || undefined) as IdentityType | undefined,
+          cluster: r.cluster || undefined,
+          namespace: r.namespace || undefined,
+          environment: r.environment || undefined,
+          owner: r.owner || undefined,
+          purpose: r.purpose || undefined,
+          expiresAt: r.expires ? Number(r.expires) : undefined,
+        };
+      }
+    }
+    for (const [id, s] of fresh) this.states.set(id, s);
+  }
+
+  invalidate(ids: string[]) {
+    for (const id of ids) this.states.delete(id);
+    this.pendingFeatures.clear();
+  }
+
+  /** Drops identities idle (in event time) since before `before`; they reload on their next event. */
+  evict(before: number) {
+    for (const [id, s] of this.states) if (s.lastSeen < before) this.states.delete(id);
+  }
+
+  get(id: string): IdentityState {
+    let s = this.states.get(id);
+    if (!s) this.states.set(id, (s = new IdentityState(id)));
+    return s;
+  }
+
+  learn(state: IdentityState, name: string, value: string, t: number) {
+    state.learn(name, value, t);
+    const key = `${state.id}\u0000${name}\u0000${value}`;
+    const prev = this.pendingFeatures.get(key);
+    const ts = chTime(t);
+    if (!prev) this.pendingFeatures.set(key, { identity_id: state.id, feature: name, value, first_seen: ts, last_seen: ts });
+    else {
+      if (ts < prev.first_seen) prev.first_seen = ts;
+      if (ts > prev.last_seen) prev.last_seen = ts;
+    }
+  }
+
+  takePendingFeatures(): FeatureRow[] {
+    const rows = [...this.pendingFeatures.values()];
+    this.pendingFeatures.clear();
+    return rows;
+  }
+}
