@@ -1,4 +1,4 @@
-import { SEVERITIES } from "@identrail/schema";
+import { SEVERITIES, SOURCES } from "@identrail/schema";
 import { z } from "zod";
 import { Duration } from "./duration";
 
@@ -40,6 +40,53 @@ export const Suppression = z.object({
   reason: z.string().default(""),
   until: z.string().datetime({ offset: true }).optional(),
 });
+
+const ReceiverBase = {
+  name: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/),
+  /** Permit private (RFC 1918/4193) and link-local addresses; metadata services stay refused. */
+  allow_private: z.boolean().default(false),
+  /** Permit loopback (127.0.0.0/8, ::1); for local relays and tests. */
+  allow_loopback: z.boolean().default(false),
+  timeout: Duration.default(10_000),
+};
+const HttpUrl = z
+  .string()
+  .url()
+  .refine((u) => /^https?:\/\//i.test(u), "must be an http(s) URL");
+
+export const Receiver = z.discriminatedUnion("type", [
+  z.object({
+    ...ReceiverBase,
+    type: z.literal("pagerduty"),
+    /** Events API v2 integration key. */
+    routing_key: z.string().min(1),
+    url: HttpUrl.default("https://events.pagerduty.com/v2/enqueue"),
+    /** PagerDuty accepts ~120 events/min per integration key; we stay under it. */
+    max_events_per_minute: z.number().int().positive().default(100),
+  }),
+  z.object({ ...ReceiverBase, type: z.literal("alertmanager"), url: HttpUrl }),
+  z.object({ ...ReceiverBase, type: z.literal("slack"), url: HttpUrl }),
+  z.object({ ...ReceiverBase, type: z.literal("webhook"), url: HttpUrl, secret: z.string().min(16) }),
+]);
+export type Receiver = z.infer<typeof Receiver>;
+
+export const NotifyRoute = z.object({
+  receiver: z.string().min(1),
+  match: z
+    .object({
+      min_severity: z.enum(SEVERITIES).default("info"),
+      rules: z.array(z.string()).optional(),
+      namespaces: z.array(z.string()).optional(),
+      environments: z.array(z.string()).optional(),
+      identity_types: z.array(z.string()).optional(),
+    })
+    .default({ min_severity: "info" }),
+  /** Changes within this window are sent together (one request per receiver, latest state per alert). */
+  group_wait: Duration.default(30_000),
+  /** Active alerts are re-sent this often (Alertmanager needs it to keep them firing). */
+  repeat_interval: Duration.default(4 * 3_600_000),
+});
+export type NotifyRoute = z.infer<typeof NotifyRoute>;
 
 export const ConfigSchema = z.object({
   target: z.enum(["all", "collector", "detector", "api"]).default("all"),
@@ -154,8 +201,50 @@ export const ConfigSchema = z.object({
       z.object({ enabled: z.boolean().optional(), severity: z.enum(SEVERITIES).optional() }).passthrough(),
     )
     .default({}),
-  routes: z.array(z.record(z.string(), z.unknown())).default([]),
-  receivers: z.array(z.record(z.string(), z.unknown())).default([]),
+  /** API limits (issue 5): page sizes, time ranges and per-token request rates. */
+  api: z
+    .object({
+      max_page_size: z.number().int().min(1).max(10_000).default(1000),
+      max_range: Duration.default(366 * 86_400_000),
+      /** Requests per token per minute (@fastify/rate-limit, keyed by the token's sha256). */
+      rate_limit_per_minute: z.number().int().positive().default(600),
+      /** Body limit for /api/v1 write routes; ingest keeps its own limit. */
+      max_body_bytes: z.number().int().positive().default(64 * 1024),
+    })
+    .default({ max_page_size: 1000, max_range: 366 * 86_400_000, rate_limit_per_minute: 600, max_body_bytes: 64 * 1024 }),
+  /** Collector inputs besides HTTP push (issue 3): file tailers and the Kubernetes inventory watcher. */
+  collector: z
+    .object({
+      tail: z
+        .array(
+          z.object({
+            path: z.string().min(1),
+            source: z.enum(SOURCES),
+            cluster: z
+              .string()
+              .regex(/^[A-Za-z0-9._-]{1,128}$/)
+              .optional(),
+          }),
+        )
+        .default([]),
+      inventory: z
+        .object({
+          enabled: z.boolean().default(false),
+          /** Path to a kubeconfig; without it the in-cluster service account, then the default kubeconfig. */
+          kubeconfig: z.string().optional(),
+          cluster: z
+            .string()
+            .regex(/^[A-Za-z0-9._-]{1,128}$/)
+            .optional(),
+          /** How often cached objects are re-checked and republished if their last publish was lost. */
+          resync: Duration.default(600_000),
+        })
+        .default({ enabled: false, resync: 600_000 }),
+    })
+    .default({ tail: [], inventory: { enabled: false, resync: 600_000 } }),
+  /** Alert routing (packages/notify): each route sends matching alerts to one receiver. */
+  routes: z.array(NotifyRoute).default([]),
+  receivers: z.array(Receiver).default([]),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 export type ResourceRule = z.infer<typeof ResourceRule>;

@@ -49,14 +49,26 @@ export async function ingestText(
   extraErrors: { index: number; reason: string }[] = [],
 ): Promise<IngestResult> {
   const receivedAt = new Date().toISOString();
-  const { records, errors } = parser.decode(text);
+  let decoded: ReturnType<SourceParser["decode"]>;
+  try {
+    decoded = parser.decode(text);
+  } catch {
+    // Parsers never throw by contract; if one does, the request is unusable rather than a crash.
+    decoded = { records: [], errors: [{ index: 0, reason: "record could not be decoded" }] };
+  }
+  const { records, errors } = decoded;
   const allErrors = [...extraErrors, ...errors.map((e) => ({ index: e.index, reason: e.reason }))];
   const byTopic = new Map<string, BusMessage[]>();
   const dead: DeadLetter[] = errors.map((e) => deadLetter(parser.source, e.reason, e.payload ?? "", receivedAt));
   for (const e of extraErrors) dead.push(deadLetter(parser.source, e.reason, "", receivedAt));
   let accepted = 0;
   records.forEach((record, index) => {
-    const r = parser.accept(record);
+    let r: ReturnType<SourceParser["accept"]>;
+    try {
+      r = parser.accept(record);
+    } catch {
+      r = { ok: false, error: "record could not be validated" };
+    }
     if (!r.ok) {
       allErrors.push({ index, reason: r.error });
       dead.push(deadLetter(parser.source, r.error, parser.redact ? preview(parser.redact(record)) : "", receivedAt));

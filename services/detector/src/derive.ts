@@ -1,39 +1,191 @@
 /**
- * Identity events: what a normalized event means for its identity. Kept source-agnostic by working on
- * the normalized verb, resource type/URI and the resource catalog.
+ * Identity events: what a normalized event means for an identity. Kept source-agnostic by working on
+ * the normalized verb, resource type/URI, the workload attributes parsers extract, and the resource
+ * catalog. Most identity events belong to the event's own identity; workload facts (gpu_job,
+ * job_lifecycle) belong to the service account the workload runs as, which may be another identity than
+ * the creator (a human or the job controller) — those rows are written under the workload's id.
  */
+import type { Config } from "@identrail/config";
 import { stableId } from "@identrail/core";
 import type { IdentityEvent, IdentityEventKind, NormalizedEvent } from "@identrail/schema";
 import type { ResourceCatalog } from "./catalog";
+import {
+  ARTIFACT_KINDS,
+  inWorkingHours,
+  isHuman,
+  isObjectUri,
+  isSystemPrincipal,
+  scheduleCovers,
+  workloadIdentity,
+} from "./features";
+import type { IdentityState } from "./state";
 
 /** Resource types that denote a secret across sources (K8s secrets, Vault, AWS/GCP/Azure secret stores). */
 export const SECRET_TYPES = new Set(["secrets", "secret", "vault-secret"]);
+const RBAC_TYPES = new Set(["rolebindings", "clusterrolebindings", "roles", "clusterroles"]);
+const WORKLOAD_TYPES = new Set(["pods", "jobs", "cronjobs"]);
+/** Cloud token-minting operations that hand one identity another's credentials (GCP IAM Credentials API). */
+const TOKEN_MINT_OPS = /^(GenerateAccessToken|GenerateIdToken|SignJwt|SignBlob)$|iamcredentials.*\.(generateAccessToken|signJwt)/i;
 
 export function isSecretResource(e: NormalizedEvent, catalog?: ResourceCatalog): boolean {
   if (SECRET_TYPES.has(e.resource.type)) return true;
   return catalog?.classify(e.resource.uri)?.kind === "secret";
 }
 
-export function deriveIdentityEvents(e: NormalizedEvent, catalog: ResourceCatalog): IdentityEvent[] {
+export interface DeriveContext {
+  config?: Config;
+  /** The event identity's state before this event (learned schedule for off-hours). */
+  state?: IdentityState;
+}
+
+/**
+ * CloudTrail's `x-amz-copy-source` is `bucket/key` (URL-encoded, optional `?versionId=`); other sources
+ * may already give a URI. Returns a canonical URI in the destination's scheme.
+ * https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html#API_CopyObject_RequestSyntax
+ */
+export function copySourceUri(raw: string, destUri: string): string {
+  if (raw.includes("://")) return raw;
+  let s = raw.split("?")[0].replace(/^\/+/, "");
+  try {
+    s = decodeURIComponent(s);
+  } catch {
+    // keep the encoded form: still a stable key
+  }
+  const scheme = destUri.slice(0, Math.max(0, destUri.indexOf("://"))) || "s3";
+  return `${scheme}://${s}`;
+}
+
+/** Why `e` falls outside its identity's working window, or undefined when it does not. */
+export function offHoursReason(e: NormalizedEvent, ctx: DeriveContext): string | undefined {
+  const { config, state } = ctx;
+  if (!config || e.source === "inventory" || isSystemPrincipal(e.actor.principal)) return undefined;
+  const t = Date.parse(e.time);
+  if (isHuman(e, state)) return inWorkingHours(t, config.working_hours) ? undefined : "outside configured working hours";
+  const type = state?.info.type ?? e.actor.type;
+  if (type !== "service_account" && type !== "cloud_role" && type !== "workload") return undefined;
+  // Machines have no configured hours: judge them against the schedule they showed while learning.
+  if (!state || state.learning(t, config.detector.learning_period)) return undefined;
+  return scheduleCovers(state, t) ? undefined : "outside the learned hour-of-week schedule";
+}
+
+export function deriveIdentityEvents(e: NormalizedEvent, catalog: ResourceCatalog, ctx: DeriveContext = {}): IdentityEvent[] {
   const out: IdentityEvent[] = [];
   const add = (kind: IdentityEventKind, extra: Partial<IdentityEvent> = {}) =>
     out.push({
-      id: stableId(e.id, kind),
-      identity_id: e.identity_id,
+      id: stableId(e.id, kind, extra.identity_id ?? ""),
+      identity_id: extra.identity_id ?? e.identity_id,
       kind,
       time: e.time,
       event_id: e.id,
       source: e.source,
-      resource_uri: e.resource.uri,
+      resource_uri: extra.resource_uri ?? e.resource.uri,
       resource_kind: extra.resource_kind ?? "",
       bytes: extra.bytes ?? 0,
       attrs: extra.attrs ?? {},
     });
+  const ok = e.outcome !== "failure";
+  const uri = e.resource.uri;
   if (e.outcome === "failure" && (e.status_code === 401 || e.status_code === 403 || e.attrs.decision === "forbid" || /denied|forbidden|unauthori/i.test(e.reason)))
     add("access_denied", { attrs: { operation: e.operation, reason: e.reason.slice(0, 256) } });
-  if (isSecretResource(e, catalog) && e.outcome !== "failure") {
+
+  if (isSecretResource(e, catalog) && ok) {
     if (e.verb === "read") add("secret_read", { resource_kind: "secret" });
     else if (e.verb === "list") add("secret_list", { resource_kind: "secret" });
+  }
+
+  // artifact_transfer: data-plane access to catalogued artifacts and to any object store object.
+  const cls = catalog.classify(uri);
+  const copySrc = e.attrs.copy_source ? copySourceUri(e.attrs.copy_source, uri) : undefined;
+  const srcCls = copySrc ? catalog.classify(copySrc) : null;
+  const artifactKind = cls && ARTIFACT_KINDS.has(cls.kind) ? cls.kind : undefined;
+  const srcKind = srcCls && ARTIFACT_KINDS.has(srcCls.kind) ? srcCls.kind : undefined;
+  const dataVerb = e.verb === "read" || e.verb === "write" || e.verb === "create" || e.verb === "update" || e.verb === "delete";
+  if (ok && dataVerb && (artifactKind || srcKind || isObjectUri(uri))) {
+    const direction = copySrc ? "copy" : e.verb === "read" ? "read" : e.verb === "delete" ? "delete" : "write";
+    const who = `${e.identity_id}${e.src_ip ? `@${e.src_ip}` : ""}`;
+    const bytes = direction === "read" ? e.bytes_out || e.bytes_in : direction === "write" ? e.bytes_in || e.bytes_out : Math.max(e.bytes_in, e.bytes_out);
+    add("artifact_transfer", {
+      resource_kind: artifactKind ?? srcKind ?? "object",
+      bytes,
+      attrs: {
+        direction,
+        bytes_in: String(e.bytes_in),
+        bytes_out: String(e.bytes_out),
+        source: copySrc ?? (direction === "read" ? uri : who),
+        destination: direction === "read" ? who : uri,
+        ...(copySrc ? { source_kind: srcKind ?? "object" } : {}),
+        ...(cls?.environment ? { environment: cls.environment } : {}),
+      },
+    });
+  }
+
+  const off = offHoursReason(e, ctx);
+  if (off) add("off_hours_access", { attrs: { reason: off, operation: e.operation } });
+
+  if (e.source === "k8s-audit" && ok) {
+    const type = e.resource.type;
+    const sub = e.attrs.subresource;
+    if (RBAC_TYPES.has(type) && !sub && (e.verb === "create" || e.verb === "update"))
+      add("privilege_change", { attrs: { change: "rbac", object: type, name: e.resource.name ?? "", namespace: e.resource.namespace ?? "" } });
+    if (type === "serviceaccounts" && sub === "token" && e.verb === "create") {
+      const target = e.resource.namespace && e.resource.name ? `k8s-sa:${e.cluster || "default"}:${e.resource.namespace}:${e.resource.name}` : "";
+      add("privilege_change", { attrs: { change: "token", target } });
+    }
+  }
+  const impersonated = e.actor.impersonated ?? e.attrs.impersonated_user;
+  if (ok && (impersonated || e.verb === "impersonate"))
+    add("privilege_change", { attrs: { change: "impersonation", target: impersonated ?? e.resource.name ?? "" } });
+  if (ok && e.source !== "k8s-audit" && TOKEN_MINT_OPS.test(e.operation))
+    add("privilege_change", { attrs: { change: "token", target: e.resource.name ?? uri } });
+
+  // Workload facts: gpu_job and job_lifecycle, on the identity the workload runs as.
+  const workload = workloadIdentity(e);
+  const wAttrs = (extra: Record<string, string>) => ({
+    namespace: e.attrs.namespace ?? e.resource.namespace ?? "",
+    creator: e.identity_id,
+    ...(e.attrs.images ? { images: e.attrs.images } : {}),
+    ...(e.attrs.gpu_count ? { gpu_count: e.attrs.gpu_count } : {}),
+    ...(e.attrs.active_deadline_seconds ? { active_deadline_seconds: e.attrs.active_deadline_seconds } : {}),
+    ...(workload ? { workload_service_account: workload } : {}),
+    ...extra,
+  });
+  let phase: "start" | "end" | undefined;
+  let name: string | undefined;
+  if (e.source === "k8s-audit" && ok && WORKLOAD_TYPES.has(e.resource.type)) {
+    const jobOfPod = e.attrs.job_name ?? (e.attrs.owner?.startsWith("Job/") ? e.attrs.owner.slice(4) : undefined);
+    const sub = e.attrs.subresource;
+    if (e.verb === "create" && !sub) {
+      phase = "start";
+      name = e.resource.type === "pods" ? (jobOfPod ?? e.resource.name) : (e.resource.name ?? e.attrs.job_name);
+    } else if (e.resource.type === "jobs" && sub === "status" && /^(Complete|Failed|SuccessCriteriaMet|FailureTarget)$/.test(e.attrs.job_condition ?? "")) {
+      // Needs the parser to surface status.conditions[] of the Job as attrs.job_condition.
+      phase = "end";
+      name = e.resource.name;
+    } else if (e.verb === "delete" && !sub) {
+      phase = "end";
+      name = e.resource.type === "pods" ? (jobOfPod ?? e.resource.name) : e.resource.name;
+    }
+  } else if (e.source === "inventory" && e.attrs.lifecycle) {
+    phase = e.attrs.lifecycle === "start" ? "start" : "end";
+    name = e.attrs.job_name ?? e.resource.name;
+  }
+  if (phase && workload && name) {
+    const pod = e.resource.type === "pods" || e.attrs.kind === "pod" ? (e.resource.name ?? "") : "";
+    add("job_lifecycle", {
+      identity_id: workload,
+      resource_kind: "workload",
+      attrs: wAttrs({ phase, workload: name, ...(pod ? { pod } : {}), ...(e.attrs.lifecycle ? { lifecycle: e.attrs.lifecycle } : {}) }),
+    });
+  }
+  const gpus = Number(e.attrs.gpu_count ?? 0);
+  // A Job's pods repeat the Job's GPU request; count the Job (or a bare pod) once.
+  const podOfJob = e.resource.type === "pods" && (e.attrs.job_name || e.attrs.owner?.startsWith("Job/"));
+  if (gpus > 0 && phase === "start" && !podOfJob) {
+    add("gpu_job", {
+      identity_id: workload ?? e.identity_id,
+      resource_kind: "workload",
+      attrs: wAttrs({ workload: name ?? "" }),
+    });
   }
   return out;
 }

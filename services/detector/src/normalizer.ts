@@ -53,7 +53,13 @@ export function createNormalizer(deps: NormalizerDeps) {
         }
         const cluster = typeof env.cluster === "string" && env.cluster ? env.cluster : deps.config.default_cluster;
         const receivedAt = typeof env.received_at === "string" ? env.received_at : now;
-        const r = parser.normalize(env.record, { cluster, receivedAt });
+        let r: ReturnType<typeof parser.normalize>;
+        try {
+          r = parser.normalize(env.record, { cluster, receivedAt });
+        } catch {
+          // Parsers never throw by contract; a bug here must not stop the partition.
+          r = { ok: false, error: "parser failed on this record" };
+        }
         if (!r.ok) {
           // The collector already redacted the record; still run the parser's redaction defensively.
           fail(source.data, r.error, preview(parser.redact ? parser.redact(env.record) : env.record));

@@ -32,6 +32,12 @@ export class IdentityState {
   info: IdentityInfo = {};
   /** Rule-private in-memory state (sliding windows); rebuilt from stored identity events when needed. */
   scratch = new Map<string, unknown>();
+  /**
+   * Numeric aggregates by key (bytes read per UTC day, denied requests per 10-minute bucket). Persisted as
+   * identity_features rows `n:<name>` with value `<key>|<running total>`; the largest total per key wins
+   * on load, so rows written by several batches (and replays) merge idempotently.
+   */
+  counters = new Map<string, Map<string, number>>();
 
   constructor(readonly id: string) {}
 
@@ -42,6 +48,11 @@ export class IdentityState {
   }
   has(name: string, value: string): boolean {
     return this.features.get(name)?.has(value) ?? false;
+  }
+  counter(name: string): Map<string, number> {
+    let m = this.counters.get(name);
+    if (!m) this.counters.set(name, (m = new Map()));
+    return m;
   }
   /** True while the identity is inside its learning period at event time `t`. */
   learning(t: number, learningPeriodMs: number): boolean {
@@ -109,7 +120,17 @@ export class StateStore {
         s.firstSeen = Number(r.f);
         s.lastSeen = Number(r.l);
       }
-      for (const r of feats) fresh.get(r.identity_id)?.feature(r.feature).set(r.value, { first: Number(r.f), last: Number(r.l) });
+      for (const r of feats) {
+        const s = fresh.get(r.identity_id);
+        if (!s) continue;
+        if (r.feature.startsWith("n:")) {
+          const i = r.value.lastIndexOf("|");
+          const m = s.counter(r.feature.slice(2));
+          const key = r.value.slice(0, i);
+          const n = Number(r.value.slice(i + 1));
+          if (i > 0 && Number.isFinite(n) && n > (m.get(key) ?? 0)) m.set(key, n);
+        } else s.feature(r.feature).set(r.value, { first: Number(r.f), last: Number(r.l) });
+      }
       for (const r of infos) {
         const s = fresh.get(r.id as string);
         if (!s) continue;
@@ -153,6 +174,22 @@ export class StateStore {
       if (ts < prev.first_seen) prev.first_seen = ts;
       if (ts > prev.last_seen) prev.last_seen = ts;
     }
+  }
+
+  /** Adds `delta` to a counter and queues one row per (identity, counter, key) per batch. */
+  add(state: IdentityState, name: string, key: string, delta: number, t: number): number {
+    const m = state.counter(name);
+    const n = (m.get(key) ?? 0) + delta;
+    m.set(key, n);
+    const ts = chTime(t);
+    this.pendingFeatures.set(`${state.id}\u0000n:${name}\u0000${key}`, {
+      identity_id: state.id,
+      feature: `n:${name}`,
+      value: `${key}|${n}`,
+      first_seen: ts,
+      last_seen: ts,
+    });
+    return n;
   }
 
   takePendingFeatures(): FeatureRow[] {

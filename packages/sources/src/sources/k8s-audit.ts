@@ -12,7 +12,8 @@ const API_VERSIONS = new Set(["audit.k8s.io/v1", "audit.k8s.io/v1beta1"]);
 
 /** Unwraps the shapes an audit payload arrives in; managed-cluster wrappers are handled by their own unwrappers. */
 export function unwrapK8s(doc: unknown): unknown[] {
-  if (Array.isArray(doc)) return doc.flatMap(unwrapK8s);
+  // One level only: a JSON array of events. Recursing would let nesting depth drive stack depth.
+  if (Array.isArray(doc)) return doc.flatMap((d) => (isObj(d) && d.kind === "EventList" && Array.isArray(d.items) ? d.items : [d]));
   if (!isObj(doc)) return [doc];
   if (doc.kind === "EventList" && Array.isArray(doc.items)) return doc.items;
   return [doc];

@@ -1,18 +1,36 @@
 import type {} from "@fastify/swagger";
 import type { ClickHouseClient } from "@clickhouse/client";
+import { httpError } from "@identrail/http";
 import { ALERT_STATUSES, SEVERITIES } from "@identrail/schema";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { resolveIdentity } from "../identity-lookup";
-import { ch64, decodeToken, encodeToken, iso, PageSize, parseQuery, Rfc3339, rows } from "../query";
+import {
+  ch64,
+  decodeToken,
+  encodeToken,
+  FilterText,
+  insertRows,
+  iso,
+  nextVersion,
+  PageSize,
+  parseQuery,
+  queryLimits,
+  Rfc3339,
+  rows,
+} from "../query";
 
 export const AlertsQuery = z.object({
   since: Rfc3339.optional(),
   until: Rfc3339.optional(),
-  rule: z.string().max(128).optional(),
+  rule: FilterText(128).optional(),
   severity: z.enum(SEVERITIES).optional(),
-  identity: z.string().max(1024).optional(),
+  identity: FilterText(1024).optional(),
   status: z.enum(ALERT_STATUSES).optional(),
+  namespace: FilterText(253).optional(),
+  environment: FilterText(64).optional(),
+  /** Case-insensitive substring of title, description or resource. */
+  q: FilterText(256).optional(),
   page_size: PageSize,
   page_token: z.string().max(2048).optional(),
 });
@@ -66,16 +84,33 @@ export function alertJson(r: AlertDbRow) {
   };
 }
 
+async function loadAlert(ch: ClickHouseClient, id: string) {
+  const list = await rows<AlertDbRow>(ch, SELECT_ALERTS + " AND id = {id:String}" + JOIN_STATE + " LIMIT 1", { id });
+  if (!list.length) throw httpError("not_found", "alert not found");
+  return alertJson(list[0]);
+}
+
+const Assign = z.object({ assignee: z.string().max(256), comment: z.string().max(4096).optional() });
+const Comment = z.object({ comment: z.string().min(1).max(4096) });
+const Transition = z.object({ comment: z.string().max(4096).optional() }).default({});
+
+const TRANSITIONS = { ack: "acknowledged", resolve: "resolved", reopen: "open" } as const;
+
 export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseClient }) {
   const { ch } = opts;
   app.get(
     "/api/v1/alerts",
-    { schema: { summary: "List alerts (newest activity first)", tags: ["alerts"], querystring: z.toJSONSchema(AlertsQuery, { io: "input" }) } },
+    {
+      config: { scope: "read" },
+      schema: { summary: "List alerts (newest activity first)", tags: ["alerts"], querystring: z.toJSONSchema(AlertsQuery, { io: "input" }) },
+    },
     async (req) => {
       const q = parseQuery(AlertsQuery, req.query);
       const params: Record<string, unknown> = { n: q.page_size + 1 };
       let inner = "";
       let outer = "";
+      if (q.since && q.until && Date.parse(q.until) - Date.parse(q.since) > queryLimits.maxRangeMs)
+        throw httpError("bad_request", "time range exceeds the configured maximum");
       if (q.since) {
         inner += " AND last_seen >= parseDateTime64BestEffort({since:String}, 3, 'UTC')";
         params.since = ch64(q.since);
@@ -84,7 +119,7 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
         inner += " AND first_seen <= parseDateTime64BestEffort({until:String}, 3, 'UTC')";
         params.until = ch64(q.until);
       }
-      if (q.rule) {
+      if (q.rule !== undefined) {
         inner += " AND rule = {rule:String}";
         params.rule = q.rule;
       }
@@ -92,7 +127,20 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
         inner += " AND severity = {severity:String}";
         params.severity = q.severity;
       }
-      if (q.identity) {
+      if (q.namespace !== undefined) {
+        inner += " AND labels['namespace'] = {namespace:String}";
+        params.namespace = q.namespace;
+      }
+      if (q.environment !== undefined) {
+        inner += " AND labels['environment'] = {environment:String}";
+        params.environment = q.environment;
+      }
+      if (q.q !== undefined) {
+        inner +=
+          " AND (positionCaseInsensitiveUTF8(title, {text:String}) > 0 OR positionCaseInsensitiveUTF8(description, {text:String}) > 0 OR positionCaseInsensitiveUTF8(resource, {text:String}) > 0)";
+        params.text = q.q;
+      }
+      if (q.identity !== undefined) {
         const ident = await resolveIdentity(ch, q.identity);
         inner += " AND identity_id IN {identities:Array(String)}";
         params.identities = ident ? ident.storedUnder : [q.identity];
@@ -114,6 +162,7 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
       );
       const more = list.length > q.page_size;
       const items = list.slice(0, q.page_size).map(alertJson);
+      req.auditRows = items.length;
       const last = list[q.page_size - 1];
       return { items, next_page_token: more && last ? encodeToken([last.last_seen, last.id]) : null };
     },
@@ -121,20 +170,116 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
 
   app.get<{ Params: { id: string } }>(
     "/api/v1/alerts/:id",
-    { schema: { summary: "Get one alert with its evidence events", tags: ["alerts"] } },
-    async (req, reply) => {
-      const list = await rows<AlertDbRow>(ch, SELECT_ALERTS + " AND id = {id:String}" + JOIN_STATE + " LIMIT 1", {
-        id: req.params.id,
-      });
-      if (!list.length) return reply.status(404).send({ error: { code: "not_found", message: "alert not found", retryable: false } });
-      const alert = alertJson(list[0]);
+    { config: { scope: "read" }, schema: { summary: "Get one alert with its evidence events, identity summary and history", tags: ["alerts"] } },
+    async (req) => {
+      const alert = await loadAlert(ch, req.params.id);
       const evidence = await rows<Record<string, unknown>>(
         ch,
         "SELECT id, time, source, principal, operation, verb, resource_uri, outcome, status_code, src_ip, user_agent, raw_ref FROM events " +
           "WHERE id IN (SELECT event_id FROM alert_evidence WHERE alert_id = {id:String}) ORDER BY time DESC LIMIT 100",
         { id: alert.id },
       );
-      return { ...alert, evidence: evidence.map((e) => ({ ...e, time: iso(String(e.time)) })) };
+      const [ident] = await rows<Record<string, string | null>>(
+        ch,
+        "SELECT id, type, display_name, cluster, namespace, environment, owner, purpose, expires_at FROM identities FINAL WHERE id = {id:String} LIMIT 1",
+        { id: alert.identity },
+      );
+      const history = await historyOf(ch, alert.id);
+      req.auditRows = 1;
+      return {
+        ...alert,
+        evidence: evidence.map((e) => ({ ...e, time: iso(String(e.time)) })),
+        identity_summary: {
+          id: alert.identity,
+          type: ident?.type || "unknown",
+          display_name: ident?.display_name ?? "",
+          namespace: ident?.namespace ?? "",
+          environment: ident?.environment ?? "",
+          owner: ident?.owner ?? "",
+          purpose: ident?.purpose ?? "",
+          expires_at: ident?.expires_at ? iso(ident.expires_at) : null,
+        },
+        history,
+      };
     },
   );
+
+  app.get<{ Params: { id: string } }>(
+    "/api/v1/alerts/:id/history",
+    { config: { scope: "read" }, schema: { summary: "Status changes, assignments and comments of an alert", tags: ["alerts"] } },
+    async (req) => {
+      await loadAlert(ch, req.params.id);
+      const items = await historyOf(ch, req.params.id);
+      req.auditRows = items.length;
+      return { items };
+    },
+  );
+
+  /** Records one analyst action: a new alert_state version (when status/assignee change) and a history row. */
+  async function act(
+    alertId: string,
+    actor: string,
+    action: string,
+    change: { status?: string; assignee?: string; comment?: string },
+  ) {
+    const alert = await loadAlert(ch, alertId);
+    const now = ch64(new Date().toISOString());
+    const status = change.status ?? alert.status;
+    const assignee = change.assignee ?? alert.assignee;
+    if (change.status !== undefined || change.assignee !== undefined)
+      await insertRows(ch, "alert_state", [
+        { alert_id: alert.id, status, assignee, updated_at: now, updated_by: actor, version: nextVersion() },
+      ]);
+    await insertRows(ch, "alert_history", [
+      {
+        alert_id: alert.id,
+        at: now,
+        actor,
+        action,
+        from_status: alert.status,
+        to_status: status,
+        comment: change.assignee !== undefined ? `assignee=${assignee}${change.comment ? `\n${change.comment}` : ""}` : (change.comment ?? ""),
+      },
+    ]);
+    return { ...alert, status, assignee };
+  }
+
+  for (const [verb, status] of Object.entries(TRANSITIONS)) {
+    app.post<{ Params: { id: string } }>(
+      `/api/v1/alerts/:id/${verb}`,
+      { config: { scope: "respond" }, schema: { summary: `Set an alert's status to ${status}`, tags: ["alerts"] } },
+      async (req) => {
+        const b = parseQuery(Transition, req.body ?? {});
+        req.auditRows = 1;
+        return act(req.params.id, req.principal!.name, verb, { status, comment: b.comment });
+      },
+    );
+  }
+  app.post<{ Params: { id: string } }>(
+    "/api/v1/alerts/:id/assign",
+    { config: { scope: "respond" }, schema: { summary: "Assign an alert ('' unassigns)", tags: ["alerts"], body: z.toJSONSchema(Assign, { io: "input" }) } },
+    async (req) => {
+      const b = parseQuery(Assign, req.body);
+      req.auditRows = 1;
+      return act(req.params.id, req.principal!.name, "assign", { assignee: b.assignee, comment: b.comment });
+    },
+  );
+  app.post<{ Params: { id: string } }>(
+    "/api/v1/alerts/:id/comments",
+    { config: { scope: "respond" }, schema: { summary: "Comment on an alert", tags: ["alerts"], body: z.toJSONSchema(Comment, { io: "input" }) } },
+    async (req, reply) => {
+      const b = parseQuery(Comment, req.body);
+      req.auditRows = 1;
+      return reply.status(201).send(await act(req.params.id, req.principal!.name, "comment", { comment: b.comment }));
+    },
+  );
+}
+
+async function historyOf(ch: ClickHouseClient, id: string) {
+  const h = await rows<{ at: string; actor: string; action: string; from_status: string; to_status: string; comment: string }>(
+    ch,
+    "SELECT at, actor, action, from_status, to_status, comment FROM alert_history WHERE alert_id = {id:String} ORDER BY at, action LIMIT 1000",
+    { id },
+  );
+  return h.map((r) => ({ ...r, at: iso(r.at) }));
 }

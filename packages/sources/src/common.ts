@@ -1,0 +1,155 @@
+/**
+ * Helpers shared by the source parsers: safe copies of untrusted objects, key-based redaction,
+ * and clamping of normalized events to the schema's limits (the normalizer does not re-validate).
+ */
+import type { NormalizedEvent } from "@identrail/schema";
+import { isObj, type Obj } from "./util";
+
+/**
+ * A record that decode could split out but not parse (e.g. a Pub/Sub message whose base64 data is
+ * not JSON). `accept` turns it into a rejection with `reason`, so it is counted and dead-lettered
+ * without its (unredactable) content.
+ */
+export class Undecodable {
+  constructor(readonly reason: string) {}
+  toJSON() {
+    return { undecodable: this.reason };
+  }
+}
+
+export const REDACTED = "[redacted]";
+const MAX_DEPTH = 64;
+
+/** Sets an own property even for `__proto__`, which plain assignment would treat as the prototype. */
+export function setOwn(o: Obj, k: string, v: unknown): void {
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+}
+
+/**
+ * Deep copy of JSON-like data in which `replace(key, value, path)` may substitute any value
+ * (return `undefined` to keep recursing). Too-deep subtrees are replaced, never recursed into.
+ */
+export function mapDeep(
+  v: unknown,
+  replace: (key: string, value: unknown, depth: number) => unknown,
+  depth = 0,
+): unknown {
+  if (depth > MAX_DEPTH) return "[redacted: too deep]";
+  if (Array.isArray(v)) return v.map((x) => mapDeep(x, replace, depth + 1));
+  if (!isObj(v)) return v;
+  const out: Obj = {};
+  for (const k of Object.keys(v)) {
+    const r = replace(k, v[k], depth);
+    setOwn(out, k, r !== undefined ? r : mapDeep(v[k], replace, depth + 1));
+  }
+  return out;
+}
+
+/** Replaces the values of keys for which `isSecret(key)` holds, anywhere in the tree. */
+export function redactKeys(v: unknown, isSecret: (lowerKey: string) => boolean): unknown {
+  return mapDeep(v, (k, val) => (val !== null && isSecret(k.toLowerCase()) ? REDACTED : undefined));
+}
+
+/** Shallow copy keeping only `keys` (own properties only). */
+export function pick(o: Obj, keys: readonly string[]): Obj {
+  const out: Obj = {};
+  for (const k of keys) if (Object.hasOwn(o, k)) setOwn(out, k, o[k]);
+  return out;
+}
+
+/** Credential-bearing key names common to the cloud APIs and HTTP headers (lower case). */
+const SECRET_KEY_NAMES = new Set([
+  "secretstring",
+  "secretbinary",
+  "secretvalue",
+  "sessiontoken",
+  "secretaccesskey",
+  "password",
+  "privatekey",
+  "private_key",
+  "plaintext",
+  "client_secret",
+  "clientsecret",
+  "authorization",
+  "cookie",
+  "set-cookie",
+  "x-amz-security-token",
+  "x-amz-signature",
+  "x-amz-server-side-encryption-customer-key",
+  "x-amz-copy-source-server-side-encryption-customer-key",
+  "x-goog-encryption-key",
+  "x-goog-copy-source-encryption-key",
+  "signature",
+]);
+export function isCredentialKey(lowerKey: string): boolean {
+  return SECRET_KEY_NAMES.has(lowerKey);
+}
+
+const clip = (s: string | undefined, max: number) => (s === undefined ? undefined : s.length > max ? s.slice(0, max) : s);
+
+/** Clamps every string and list to the NormalizedEvent schema's limits. */
+export function finishEvent(e: NormalizedEvent): NormalizedEvent {
+  const a = e.actor;
+  const attrs = (m: Record<string, string>) => {
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(m)) if (typeof v === "string" && v !== "") setOwn(out, k.slice(0, 128), clip(v, 2048));
+    return out;
+  };
+  return {
+    ...e,
+    id: e.id,
+    cluster: clip(e.cluster, 256) ?? "",
+    actor: {
+      principal: clip(a.principal, 1024) || "unknown",
+      type: a.type,
+      display_name: clip(a.display_name, 1024),
+      uid: clip(a.uid, 256),
+      groups: a.groups.slice(0, 256).map((g) => clip(g, 512) as string),
+      credential_id: clip(a.credential_id, 512),
+      session: clip(a.session, 1024),
+      impersonated: clip(a.impersonated, 1024),
+      links: [...new Set(a.links.filter((l) => l.length <= 1024))].slice(0, 64),
+      attrs: attrs(a.attrs),
+    },
+    operation: clip(e.operation, 512) ?? "",
+    resource: {
+      uri: clip(e.resource.uri, 4096) ?? "",
+      type: clip(e.resource.type, 256) ?? "",
+      name: clip(e.resource.name, 2048),
+      namespace: clip(e.resource.namespace, 256),
+    },
+    src_ip: clip(e.src_ip, 128) ?? "",
+    user_agent: clip(e.user_agent, 2048) ?? "",
+    reason: clip(e.reason, 2048) ?? "",
+    status_code: Number.isSafeInteger(e.status_code) ? e.status_code : 0,
+    bytes_in: safeBytes(e.bytes_in),
+    bytes_out: safeBytes(e.bytes_out),
+    raw_ref: clip(e.raw_ref, 512) ?? "",
+    attrs: attrs(e.attrs),
+  };
+}
+function safeBytes(n: number): number {
+  return Number.isFinite(n) && n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0;
+}
+
+/** Attribute setter that skips empty values. */
+export function attrSetter(attrs: Record<string, string>) {
+  return (k: string, v: string | undefined | null) => {
+    if (v !== undefined && v !== null && v !== "") setOwn(attrs, k, v.length > 1024 ? v.slice(0, 1024) : v);
+  };
+}
+
+/** decodeURIComponent that never throws (malformed escapes are kept as written). */
+export function safeDecodeUri(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** Maps an HTTP status to an outcome: 0 or absent means the source did not say. */
+export function outcomeOf(status: number): "success" | "failure" | "unknown" {
+  if (!status) return "unknown";
+  return status >= 400 ? "failure" : "success";
+}

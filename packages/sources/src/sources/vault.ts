@@ -1,0 +1,236 @@
+/**
+ * HashiCorp Vault audit device entries (file, socket and syslog devices write one JSON object per line).
+ * Format: https://developer.hashicorp.com/vault/docs/audit — every request is logged twice, a `request`
+ * entry before it is handled and a `response` entry after, both carrying the same `request.id`.
+ * Sensitive strings are HMAC-SHA256'd by default (`hmac-sha256:<hex>`); we keep HMACs as they are
+ * (they are stable per value, useful for correlation, and cannot be reversed) and drop anything
+ * under request/response data that is not an HMAC (`log_raw` or `audit_non_hmac_*_keys` setups).
+ *
+ * The cluster of a Kubernetes-auth token's service account is not in the entry; it comes from the
+ * collector (`?cluster=` on /ingest/vault, or the tailer's `cluster`), i.e. the Kubernetes cluster whose
+ * TokenReview API the Vault kubernetes auth mount points at. One Vault serving several clusters needs
+ * one ingest route per auth mount's cluster (or accepts the default cluster for all of them).
+ */
+import { err, k8sServiceAccountId, ok, parseServiceAccountUsername, stableId } from "@identrail/core";
+import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
+import { attrSetter, finishEvent, mapDeep, REDACTED, setOwn } from "../common";
+import type { SourceParser } from "../types";
+import { decodeJsonOrNdjson, eventTime, isObj, type Obj, obj, str, strArr } from "../util";
+
+const HMAC_PREFIX = "hmac-sha256:";
+const ENTRY_TYPES = new Set(["request", "response"]);
+
+function unwrap(doc: unknown): unknown[] {
+  return Array.isArray(doc) ? doc : [doc];
+}
+
+function validate(r: unknown): string | null {
+  if (!isObj(r)) return "record is not a JSON object";
+  const type = r.type;
+  if (typeof type !== "string") return "missing type";
+  if (!ENTRY_TYPES.has(type)) return `unsupported Vault audit entry type ${JSON.stringify(type.slice(0, 40))} (want request or response)`;
+  const req = obj(r.request);
+  if (!req) return "missing request";
+  if (typeof req.path !== "string") return "missing request.path";
+  if (typeof req.operation !== "string") return "missing request.operation";
+  if (r.auth !== undefined && r.auth !== null && !isObj(r.auth)) return "auth is not an object";
+  const t = eventTime(r.time);
+  if ("error" in t) return t.error;
+  return null;
+}
+
+/** Keeps HMACs; any other scalar under a data/secret subtree is replaced (it may be a plaintext value). */
+function scrubNonHmac(v: unknown): unknown {
+  if (typeof v === "string") return v.startsWith(HMAC_PREFIX) ? v : REDACTED;
+  if (typeof v === "number") return REDACTED;
+  if (v === null || typeof v === "boolean") return v;
+  return mapDeep(v, (_k, val) =>
+    typeof val === "string" ? (val.startsWith(HMAC_PREFIX) ? val : REDACTED) : typeof val === "number" ? REDACTED : undefined,
+  );
+}
+const hmacOnly = (v: unknown) => (typeof v === "string" && !v.startsWith(HMAC_PREFIX) && v !== "" ? REDACTED : v);
+
+/** Token fields inside an auth block: a raw client token is a live credential. */
+function redactAuth(a: unknown): unknown {
+  if (!isObj(a)) return a;
+  const out: Obj = { ...a };
+  if ("client_token" in out) out.client_token = hmacOnly(out.client_token);
+  return out;
+}
+
+export function redactVault(r: Obj): Obj {
+  const out: Obj = {};
+  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  if ("auth" in out) out.auth = redactAuth(out.auth);
+  const req = obj(r.request);
+  if (req) {
+    const q: Obj = { ...req };
+    if ("data" in q) q.data = scrubNonHmac(q.data);
+    if ("client_token" in q) q.client_token = hmacOnly(q.client_token);
+    if ("headers" in q) q.headers = scrubNonHmac(q.headers);
+    out.request = q;
+  }
+  const res = obj(r.response);
+  if (res) {
+    const s: Obj = { ...res };
+    for (const k of ["data", "secret", "headers"]) if (k in s) s[k] = scrubNonHmac(s[k]);
+    if ("auth" in s) s.auth = redactAuth(s.auth);
+    const wrap = obj(s.wrap_info);
+    if (wrap) s.wrap_info = { ...wrap, token: hmacOnly(wrap.token) };
+    out.response = s;
+  }
+  return out;
+}
+
+const VERBS: Record<string, Verb> = {
+  read: "read",
+  list: "list",
+  create: "create",
+  update: "update",
+  patch: "update",
+  delete: "delete",
+};
+
+/** The auth block describing the actor: the request's token, or for logins the token being issued. */
+function actorAuth(r: Obj): Obj | undefined {
+  const a = obj(r.auth);
+  if (a && (str(a.display_name) || str(a.entity_id) || str(a.accessor))) return a;
+  const ra = obj(obj(r.response)?.auth);
+  return ra ?? a;
+}
+
+function serviceAccountOf(meta: Obj | undefined): { namespace: string; name: string } | null {
+  if (!meta) return null;
+  const name = str(meta.service_account_name, 253);
+  const namespace = str(meta.service_account_namespace, 253);
+  if (name && namespace) return { namespace, name };
+  // JWT/OIDC auth against a cluster's issuer maps the token subject into metadata.
+  for (const k of ["sub", "subject", "service_account"]) {
+    const v = str(meta[k], 600);
+    const sa = v ? parseServiceAccountUsername(v) : null;
+    if (sa) return sa;
+  }
+  return null;
+}
+
+export function normalizeVault(r: Obj, cluster: string, receivedAt: string): NormalizedEvent | { error: string } | { skipped: string } {
+  const invalid = validate(r);
+  if (invalid) return { error: invalid };
+  const t = eventTime(r.time);
+  if ("error" in t) return { error: t.error };
+  const req = r.request as Obj;
+  const res = obj(r.response);
+  const error = str(r.error, 2048) ?? "";
+  if (r.type === "request" && error === "") {
+    return { skipped: "request entry (the response entry with the same request.id carries the outcome)" };
+  }
+  const auth = actorAuth(r);
+  const meta = obj(auth?.metadata);
+  const entityId = str(auth?.entity_id, 256) || undefined;
+  const accessor = str(auth?.accessor, 512) || str(req.client_token_accessor, 512) || undefined;
+  const displayName = str(auth?.display_name, 1024) || undefined;
+  const sa = serviceAccountOf(meta);
+  const email = str(meta?.email, 320);
+  const links: string[] = [];
+  if (entityId) links.push(`vault-entity:${entityId}`);
+  if (sa) links.push(k8sServiceAccountId(cluster, sa.namespace, sa.name));
+  // An OIDC/JWT login's verified email claim names the person behind the entity.
+  if (!sa && email?.includes("@")) links.push(`human:${email.toLowerCase()}`);
+  // No entity (root or orphan token): the token accessor is the most specific handle we have.
+  if (links.length === 0 && accessor) links.push(`vault-accessor:${accessor}`);
+  const type: IdentityType = sa ? "service_account" : email?.includes("@") ? "human" : entityId ? "service_account" : "unknown";
+
+  const path = str(req.path, 3000) ?? "";
+  const operation = str(req.operation, 64) ?? "";
+  const mountType = str(req.mount_type, 64) || str(res?.mount_type, 64) || "";
+  const mountPoint = str(req.mount_point, 512);
+  const isLogin = /^auth\/.+\/login(\/|$)/.test(path);
+  const verb: Verb = isLogin ? "auth" : (VERBS[operation] ?? "other");
+  let resourceType = mountType || "unknown";
+  if (mountType === "kv" && operation === "read") {
+    // KV v2 splits values (data/) from metadata (metadata/); only a known mount point lets us tell them apart.
+    resourceType = mountPoint && path.startsWith(`${mountPoint}metadata/`) ? "kv-metadata" : "vault-secret";
+  }
+  const permissionDenied = /permission denied/i.test(error);
+  const requestId = str(req.id, 256);
+  const attrs: Record<string, string> = {};
+  const put = attrSetter(attrs);
+  put("entry_type", r.type as string);
+  put("mount_type", mountType);
+  put("mount_point", mountPoint);
+  put("mount_accessor", str(req.mount_accessor));
+  put("namespace", str(obj(req.namespace)?.path) ?? str(obj(req.namespace)?.id));
+  put("policies", strArr(auth?.policies).join(","));
+  put("token_policies", strArr(auth?.token_policies).join(","));
+  put("identity_policies", strArr(auth?.identity_policies).join(","));
+  put("token_type", str(auth?.token_type));
+  put("entity_id", entityId);
+  put("auth_role", str(meta?.role, 256));
+  put("service_account_uid", str(meta?.service_account_uid, 256));
+  put("remote_port", str(req.remote_port));
+  put("request_id", requestId);
+  const actorAttrs: Record<string, string> = {};
+  attrSetter(actorAttrs)("display_name", displayName);
+  return finishEvent({
+    // Request and response entries of a failed request share the id, so the pair collapses to one event.
+    id: stableId("vault", requestId ?? `${t.time}|${path}|${operation}|${accessor ?? ""}`),
+    class_uid: 6003,
+    source: "vault",
+    time: t.time,
+    received_at: receivedAt,
+    cluster,
+    identity_id: "",
+    actor: {
+      principal: displayName ?? entityId ?? accessor ?? "anonymous",
+      type,
+      display_name: displayName,
+      uid: entityId,
+      groups: strArr(auth?.policies),
+      credential_id: accessor,
+      links,
+      attrs: actorAttrs,
+    },
+    operation,
+    verb,
+    resource: { uri: `vault://${path}`, type: resourceType, name: path, namespace: str(obj(req.namespace)?.path, 256) },
+    src_ip: str(req.remote_address, 128) ?? "",
+    user_agent: userAgent(req),
+    outcome: error ? "failure" : "success",
+    status_code: permissionDenied ? 403 : 0,
+    reason: error,
+    bytes_in: 0,
+    bytes_out: 0,
+    raw_ref: requestId ?? "",
+    attrs,
+  });
+}
+
+function userAgent(req: Obj): string {
+  const h = obj(req.headers);
+  if (!h) return "";
+  const v = h["user-agent"] ?? h["User-Agent"];
+  const s = Array.isArray(v) ? str(v[0], 2048) : str(v, 2048);
+  return s && s !== REDACTED && !s.startsWith(HMAC_PREFIX) ? s : "";
+}
+
+export const vault: SourceParser = {
+  source: "vault",
+  contentTypes: ["application/json", "application/x-ndjson", "application/jsonl", "text/plain"],
+  decode: (text) => decodeJsonOrNdjson(text, unwrap),
+  accept(record) {
+    const invalid = validate(record);
+    if (invalid) return err(invalid);
+    const r = record as Obj;
+    const a = actorAuth(r);
+    const key = str(a?.entity_id) || str(a?.display_name) || str(a?.accessor) || "anonymous";
+    return ok({ key, record: redactVault(r) });
+  },
+  redact: (record) => (isObj(record) ? redactVault(record) : undefined),
+  normalize(record, ctx) {
+    if (!isObj(record)) return err("record is not a JSON object");
+    const n = normalizeVault(record, ctx.cluster, ctx.receivedAt);
+    if ("error" in n) return err(n.error);
+    if ("skipped" in n) return ok({ events: [], skipped: n.skipped });
+    return ok({ events: [n] });
+  },
+};

@@ -1,0 +1,152 @@
+import type { ClickHouseClient } from "@clickhouse/client";
+import { logger, registry } from "@identrail/core";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { Counter } from "prom-client";
+import { z } from "zod";
+import { ch64, decodeToken, encodeToken, FilterText, iso, PageSize, parseQuery, Rfc3339, rows, timeRange } from "./query";
+
+const auditDropped =
+  (registry.getSingleMetric("identrail_api_audit_dropped_total") as Counter<string> | undefined) ??
+  new Counter({
+    name: "identrail_api_audit_dropped_total",
+    help: "API audit rows that could not be written after retries",
+    registers: [registry],
+  });
+
+interface AuditRow {
+  at: string;
+  request_id: string;
+  actor: string;
+  via: string;
+  method: string;
+  route: string;
+  params: string;
+  status: number;
+  rows: number;
+  duration_ms: number;
+  ip: string;
+}
+
+/**
+ * Buffers audit rows and writes them in small batches (one INSERT per request would make many tiny
+ * parts in a MergeTree). Flushed every second, before an audit query and on close.
+ */
+export class AuditLog {
+  private buf: AuditRow[] = [];
+  private timer: NodeJS.Timeout;
+  private flushing: Promise<void> = Promise.resolve();
+  constructor(private ch: ClickHouseClient) {
+    this.timer = setInterval(() => void this.flush(), 1000);
+    this.timer.unref();
+  }
+  add(r: AuditRow) {
+    this.buf.push(r);
+    if (this.buf.length >= 500) void this.flush();
+  }
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (!this.buf.length) return;
+      const batch = this.buf;
+      this.buf = [];
+      for (let attempt = 0; attempt < 3; attempt++) {
+        try {
+          await this.ch.insert({ table: "api_audit", values: batch, format: "JSONEachRow" });
+          return;
+        } catch {
+          await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
+        }
+      }
+      auditDropped.inc(batch.length);
+      logger.error({ rows: batch.length }, "api audit rows dropped after retries");
+    });
+    return this.flushing;
+  }
+  async close() {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}
+
+/** Path params and query string of a request; bodies are never audited (they may hold comments or secrets). */
+function auditParams(req: FastifyRequest): string {
+  const p: Record<string, unknown> = {};
+  if (req.params && typeof req.params === "object" && Object.keys(req.params).length) p.params = req.params;
+  if (req.query && typeof req.query === "object" && Object.keys(req.query).length) p.query = req.query;
+  return JSON.stringify(p).slice(0, 4096);
+}
+
+export function auditHook(log: AuditLog) {
+  return async (req: FastifyRequest, reply: FastifyReply) => {
+    log.add({
+      at: ch64(new Date().toISOString()),
+      request_id: String(req.id),
+      actor: req.principal?.name ?? "",
+      via: req.principal?.via ?? "none",
+      method: req.method,
+      route: req.routeOptions.url ?? req.url.split("?")[0].slice(0, 512),
+      params: auditParams(req),
+      status: reply.statusCode,
+      rows: req.auditRows ?? 0,
+      duration_ms: Math.round(reply.elapsedTime),
+      ip: req.ip,
+    });
+  };
+}
+
+const AuditQuery = z.object({
+  from: Rfc3339.optional(),
+  to: Rfc3339.optional(),
+  actor: FilterText(256).optional(),
+  route: FilterText(512).optional(),
+  status: z.coerce.number().int().min(100).max(599).optional(),
+  page_size: PageSize,
+  page_token: z.string().max(2048).optional(),
+});
+
+export async function auditRoutes(app: FastifyInstance, opts: { ch: ClickHouseClient; log: AuditLog; maxRangeMs: number }) {
+  const { ch } = opts;
+  app.get(
+    "/api/v1/audit",
+    {
+      config: { scope: "admin" },
+      schema: { summary: "API audit log (newest first)", tags: ["admin"], querystring: z.toJSONSchema(AuditQuery, { io: "input" }) },
+    },
+    async (req) => {
+      const q = parseQuery(AuditQuery, req.query);
+      const { from, to } = timeRange(q.from, q.to, opts.maxRangeMs, 7 * 86_400_000);
+      await opts.log.flush();
+      const params: Record<string, unknown> = { from: ch64(from), to: ch64(to), n: q.page_size + 1 };
+      let where = "at >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND at < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
+      if (q.actor !== undefined) {
+        where += " AND actor = {actor:String}";
+        params.actor = q.actor;
+      }
+      if (q.route !== undefined) {
+        where += " AND route = {route:String}";
+        params.route = q.route;
+      }
+      if (q.status !== undefined) {
+        where += " AND status = {status:UInt16}";
+        params.status = q.status;
+      }
+      const after = decodeToken(q.page_token, 2);
+      if (after) {
+        where += " AND (at, request_id) < (parseDateTime64BestEffort({pt:String}, 3, 'UTC'), {pid:String})";
+        params.pt = after[0];
+        params.pid = after[1];
+      }
+      const list = await rows<AuditRow>(
+        ch,
+        "SELECT at, request_id, actor, via, method, route, params, status, rows, duration_ms, ip FROM api_audit WHERE " +
+          where +
+          " ORDER BY at DESC, request_id DESC LIMIT {n:UInt32}",
+        params,
+      );
+      const more = list.length > q.page_size;
+      const items = list.slice(0, q.page_size).map((r) => ({ ...r, at: iso(r.at), status: Number(r.status), rows: Number(r.rows) }));
+      req.auditRows = items.length;
+      const last = list[q.page_size - 1];
+      return { items, next_page_token: more && last ? encodeToken([last.at, last.request_id]) : null };
+    },
+  );
+}
