@@ -14,7 +14,8 @@ const run = (cmd, args) => spawnSync(cmd, args, { cwd: root, stdio: "inherit", e
 
 const only = process.argv.slice(2);
 let status = 0;
-if (!only.length) status |= run("npx", ["turbo", "run", "test:unit", "--concurrency=1", "--output-logs=full"]);
+if (!only.length)
+  status |= run("npx", ["turbo", "run", "test:unit", "--concurrency=1", "--output-logs=full"]);
 status |= run("npx", [
   "vitest",
   "run",

@@ -31,7 +31,10 @@ describe("embedded mode: webhook to alert", () => {
 
   it("raises secret-read-unusual for the right identity with event times", async () => {
     const alerts = await waitFor(async () => {
-      const r = await rt.app.inject({ url: "/api/v1/alerts?rule=secret-read-unusual", headers: auth(READ_TOKEN) });
+      const r = await rt.app.inject({
+        url: "/api/v1/alerts?rule=secret-read-unusual",
+        headers: auth(READ_TOKEN),
+      });
       const items = r.json().items;
       return items.length ? items : undefined;
     });
@@ -49,15 +52,25 @@ describe("embedded mode: webhook to alert", () => {
 
   it("serves the identity by canonical id and by raw alias, and its timeline with keyset pagination", async () => {
     for (const id of ["k8s-sa:prod:ml-training:fine-tuning-job", story.sa]) {
-      const r = await rt.app.inject({ url: `/api/v1/identities/${encodeURIComponent(id)}`, headers: auth(READ_TOKEN) });
+      const r = await rt.app.inject({
+        url: `/api/v1/identities/${encodeURIComponent(id)}`,
+        headers: auth(READ_TOKEN),
+      });
       expect(r.statusCode).toBe(200);
-      expect(r.json()).toMatchObject({ id: "k8s-sa:prod:ml-training:fine-tuning-job", type: "service_account" });
+      expect(r.json()).toMatchObject({
+        id: "k8s-sa:prod:ml-training:fine-tuning-job",
+        type: "service_account",
+      });
       expect(r.json().aliases).toContain(story.sa);
     }
     const seen: string[] = [];
     let token: string | null = null;
     do {
-      const q = new URLSearchParams({ from: "2026-10-01T00:00:00Z", to: "2026-12-01T00:00:00Z", page_size: "4" });
+      const q = new URLSearchParams({
+        from: "2026-10-01T00:00:00Z",
+        to: "2026-12-01T00:00:00Z",
+        page_size: "4",
+      });
       if (token) q.set("page_token", token);
       const r = await rt.app.inject({
         url: `/api/v1/identities/${encodeURIComponent(story.sa)}/timeline?${q}`,
@@ -90,9 +103,14 @@ describe("embedded mode: webhook to alert", () => {
     // Wait until the replayed batch went through both stages, then count.
     await waitFor(async () => {
       const m = await rt.app.inject({ url: "/metrics" });
-      return /identrail_pipeline_skipped_total\{stage="detector",source="any",reason="already-stored"\} 11/.test(m.body);
+      return /identrail_pipeline_skipped_total\{stage="detector",source="any",reason="already-stored"\} 11/.test(
+        m.body,
+      );
     });
-    const rs = await rt.store!.ch.query({ query: "SELECT count() AS n, uniqExact(id) AS u FROM events", format: "JSONEachRow" });
+    const rs = await rt.store!.ch.query({
+      query: "SELECT count() AS n, uniqExact(id) AS u FROM events",
+      format: "JSONEachRow",
+    });
     const [row] = (await rs.json()) as { n: string | number; u: string | number }[];
     expect([Number(row.n), Number(row.u)]).toEqual([11, 11]);
     const a = await rt.app.inject({ url: "/api/v1/alerts", headers: auth(READ_TOKEN) });

@@ -157,7 +157,9 @@ describe("detector restart mid-stream", () => {
         format: "JSONEachRow",
       });
       const [row] = (await rs.json()) as { n: number | string; u: number | string }[];
-      console.log(`restart test: sent 600, acknowledged ${acknowledged}, stored rows ${row.n}, distinct ${row.u}, kills ${kills}`);
+      console.log(
+        `restart test: sent 600, acknowledged ${acknowledged}, stored rows ${row.n}, distinct ${row.u}, kills ${kills}`,
+      );
       expect(Number(row.u)).toBe(600);
       expect(Number(row.n)).toBe(600);
     } finally {

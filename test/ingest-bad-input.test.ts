@@ -28,7 +28,11 @@ const good = (name: string) =>
     time: at("2026-11-02", 0, 9),
   });
 
-function post(payload: string | Buffer, headers: Record<string, string> = {}, token: string | null = INGEST_TOKEN) {
+function post(
+  payload: string | Buffer,
+  headers: Record<string, string> = {},
+  token: string | null = INGEST_TOKEN,
+) {
   return rt.app.inject({
     method: "POST",
     url: "/ingest/k8s-audit",
@@ -44,7 +48,15 @@ describe("ingest bad input", () => {
     ["malformed JSON", '{"kind": "EventList", "items": [', 400],
     ["wrong apiVersion", JSON.stringify({ ...good("x"), apiVersion: "audit.k8s.io/v9" }), 400],
     ["missing auditID", JSON.stringify({ ...good("x"), auditID: undefined }), 400],
-    ["timestamp in 1970", JSON.stringify({ ...good("x"), requestReceivedTimestamp: "1970-01-01T00:00:00Z", stageTimestamp: "1970-01-01T00:00:00Z" }), 400],
+    [
+      "timestamp in 1970",
+      JSON.stringify({
+        ...good("x"),
+        requestReceivedTimestamp: "1970-01-01T00:00:00Z",
+        stageTimestamp: "1970-01-01T00:00:00Z",
+      }),
+      400,
+    ],
     ["not an object", "[1, 2, 3]", 400],
   ])("%s → %s with a JSON error", async (_name, body, status) => {
     const r = await post(body);
@@ -92,7 +104,9 @@ describe("ingest bad input", () => {
     expect((await post(body, {}, "wrong-token-0000000000000000")).statusCode).toBe(401);
     expect((await post(body, {}, READ_TOKEN)).statusCode).toBe(403);
     expect((await rt.app.inject({ url: "/api/v1/alerts" })).statusCode).toBe(401);
-    expect((await rt.app.inject({ url: "/api/v1/alerts", headers: auth(INGEST_TOKEN) })).statusCode).toBe(403);
+    expect((await rt.app.inject({ url: "/api/v1/alerts", headers: auth(INGEST_TOKEN) })).statusCode).toBe(
+      403,
+    );
   });
 
   it("a mixed batch: valid events accepted, invalid ones dead-lettered with their reason", async () => {
@@ -131,7 +145,9 @@ describe("ingest bad input", () => {
     });
     expect(reasons.some((x) => /malformed JSON/.test(x))).toBe(true);
     const m = await rt.app.inject({ url: "/metrics" });
-    expect(m.body).toMatch(/identrail_pipeline_dead_letters_total\{stage="collector",source="k8s-audit",reason="missing auditID"\} \d+/);
+    expect(m.body).toMatch(
+      /identrail_pipeline_dead_letters_total\{stage="collector",source="k8s-audit",reason="missing auditID"\} \d+/,
+    );
   });
 
   it("invalid UTF-8 in one NDJSON line rejects that line only", async () => {
@@ -147,7 +163,11 @@ describe("ingest bad input", () => {
   it("deeply nested JSON and __proto__ keys neither crash nor pollute", async () => {
     const deep = "[".repeat(200_000) + "]".repeat(200_000);
     expect((await post(deep)).statusCode).toBe(400);
-    const proto = JSON.stringify({ ...good("proto"), __proto__: { polluted: true }, user: { username: "u", __proto__: { admin: true } } });
+    const proto = JSON.stringify({
+      ...good("proto"),
+      __proto__: { polluted: true },
+      user: { username: "u", __proto__: { admin: true } },
+    });
     const r = await post(`{"__proto__":{"polluted":1},${proto.slice(1)}`);
     expect([200, 400]).toContain(r.statusCode);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();

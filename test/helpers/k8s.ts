@@ -35,7 +35,11 @@ export function k8sEvent(o: K8sEventOpts) {
     user: {
       username: o.user,
       uid: "0b8c2d0e-8a5f-4c4e-9a53-1f0f0e0e0e0e",
-      groups: o.groups ?? (o.user.startsWith("system:serviceaccount:") ? ["system:serviceaccounts", "system:authenticated"] : ["system:authenticated"]),
+      groups:
+        o.groups ??
+        (o.user.startsWith("system:serviceaccount:")
+          ? ["system:serviceaccounts", "system:authenticated"]
+          : ["system:authenticated"]),
     },
     ...(o.impersonatedUser ? { impersonatedUser: { username: o.impersonatedUser } } : {}),
     sourceIPs: [o.sourceIP ?? "192.0.2.10"],
@@ -60,7 +64,12 @@ export function k8sEvent(o: K8sEventOpts) {
   };
 }
 
-export const eventList = (items: unknown[]) => ({ kind: "EventList", apiVersion: "audit.k8s.io/v1", metadata: {}, items });
+export const eventList = (items: unknown[]) => ({
+  kind: "EventList",
+  apiVersion: "audit.k8s.io/v1",
+  metadata: {},
+  items,
+});
 
 /** ISO time `days` after a base day at hh:mm UTC. */
 export function at(base: string, days: number, hh = 10, mm = 0): string {
@@ -76,7 +85,14 @@ export function at(base: string, days: number, hh = 10, mm = 0): string {
  */
 export function secretStory(base = "2026-11-01", sa = "system:serviceaccount:ml-training:fine-tuning-job") {
   const normal = Array.from({ length: 10 }, (_, d) =>
-    k8sEvent({ user: sa, verb: "get", resource: "secrets", namespace: "ml-training", name: "hf-token", time: at(base, d, 2) }),
+    k8sEvent({
+      user: sa,
+      verb: "get",
+      resource: "secrets",
+      namespace: "ml-training",
+      name: "hf-token",
+      time: at(base, d, 2),
+    }),
   );
   const attack = k8sEvent({
     user: sa,

@@ -30,7 +30,11 @@ export function testConfig(overrides: Record<string, unknown> = {}): Config {
 
 export const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
-export async function waitFor<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 60_000, everyMs = 200): Promise<T> {
+export async function waitFor<T>(
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 60_000,
+  everyMs = 200,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < end) {

@@ -8,7 +8,7 @@ export * from "./local-bus";
 export * from "./types";
 
 export function createBus(opts: { kafka?: KafkaBusOptions; dataDir: string }): Bus {
-  if (opts.kafka && opts.kafka.brokers.length) return new KafkaBus(opts.kafka);
+  if (opts.kafka?.brokers.length) return new KafkaBus(opts.kafka);
   return new LocalBus(join(opts.dataDir, "bus"));
 }
 

@@ -59,7 +59,14 @@ export class LocalBus implements Bus {
         }
       }
     }
-    t = { dir, base: segments[0] ?? 0, messages, segments, waiters: new Set(), writeChain: Promise.resolve() };
+    t = {
+      dir,
+      base: segments[0] ?? 0,
+      messages,
+      segments,
+      waiters: new Set(),
+      writeChain: Promise.resolve(),
+    };
     this.topics.set(name, t);
     return t;
   }
@@ -180,7 +187,10 @@ export class LocalBus implements Bus {
         this.commit(opts.groupId, topicName, end);
         backoff = 50;
       } catch (e) {
-        logger.warn({ topic: topicName, group: opts.groupId, err: (e as Error).message }, "batch failed; will retry");
+        logger.warn(
+          { topic: topicName, group: opts.groupId, err: (e as Error).message },
+          "batch failed; will retry",
+        );
         await new Promise((r) => setTimeout(r, backoff));
         backoff = Math.min(backoff * 2, 5000);
       }

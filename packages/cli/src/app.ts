@@ -1,12 +1,12 @@
 import type { ClickHouseClient } from "@clickhouse/client";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
 import { apiRoutes } from "@identrail/api";
 import type { Bus } from "@identrail/bus";
 import { ingestRoutes } from "@identrail/collector";
 import type { Config } from "@identrail/config";
 import { registry } from "@identrail/core";
 import { type Authenticate, installErrorHandler } from "@identrail/http";
-import swagger from "@fastify/swagger";
-import swaggerUi from "@fastify/swagger-ui";
 import Fastify, { type FastifyInstance } from "fastify";
 
 export type Role = "collector" | "detector" | "api";
@@ -51,22 +51,33 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: "/docs" });
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
 
-  app.get("/livez", { schema: { summary: "Liveness", tags: ["health"], security: [] } }, async () => ({ status: "ok" }));
-  app.get("/readyz", { schema: { summary: "Readiness", tags: ["health"], security: [] } }, async (_req, reply) => {
-    const checks: Record<string, boolean> = {};
-    if (opts.bus) checks.bus = await opts.bus.healthy().catch(() => false);
-    if (opts.ch) checks.clickhouse = await opts.ch
-      .ping()
-      .then((r) => r.success)
-      .catch(() => false);
-    if (opts.ready) checks.components = await opts.ready().catch(() => false);
-    const ok = Object.values(checks).every(Boolean);
-    return reply.status(ok ? 200 : 503).send({ status: ok ? "ok" : "unavailable", checks });
-  });
-  app.get("/metrics", { schema: { summary: "Prometheus metrics", tags: ["health"], security: [] } }, async (_req, reply) => {
-    reply.header("content-type", registry.contentType);
-    return registry.metrics();
-  });
+  app.get("/livez", { schema: { summary: "Liveness", tags: ["health"], security: [] } }, async () => ({
+    status: "ok",
+  }));
+  app.get(
+    "/readyz",
+    { schema: { summary: "Readiness", tags: ["health"], security: [] } },
+    async (_req, reply) => {
+      const checks: Record<string, boolean> = {};
+      if (opts.bus) checks.bus = await opts.bus.healthy().catch(() => false);
+      if (opts.ch)
+        checks.clickhouse = await opts.ch
+          .ping()
+          .then((r) => r.success)
+          .catch(() => false);
+      if (opts.ready) checks.components = await opts.ready().catch(() => false);
+      const ok = Object.values(checks).every(Boolean);
+      return reply.status(ok ? 200 : 503).send({ status: ok ? "ok" : "unavailable", checks });
+    },
+  );
+  app.get(
+    "/metrics",
+    { schema: { summary: "Prometheus metrics", tags: ["health"], security: [] } },
+    async (_req, reply) => {
+      reply.header("content-type", registry.contentType);
+      return registry.metrics();
+    },
+  );
 
   if (opts.roles.has("collector")) {
     if (!opts.bus) throw new Error("collector role needs a bus");

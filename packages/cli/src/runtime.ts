@@ -48,7 +48,13 @@ export function ensureBootstrapToken(config: Config): { config: Config; token?: 
       ...config,
       auth: {
         ...config.auth,
-        tokens: [{ name: "bootstrap-admin", sha256: sha256Hex(token), scopes: ["ingest", "read", "respond", "admin"] }],
+        tokens: [
+          {
+            name: "bootstrap-admin",
+            sha256: sha256Hex(token),
+            scopes: ["ingest", "read", "respond", "admin"],
+          },
+        ],
       },
     },
     token,
@@ -62,8 +68,11 @@ export async function startRuntime(
   const roles = new Set(TARGETS[input.target]);
   const kafka = input.kafka.brokers.length > 0;
   if (input.target !== "all" && input.target !== "api" && !kafka && !opts.bus)
-    throw new ConfigError(`target ${input.target} runs apart from the others and needs KAFKA_BROKERS (kafka.brokers)`);
-  const { config, token } = roles.has("collector") || roles.has("api") ? ensureBootstrapToken(input) : { config: input };
+    throw new ConfigError(
+      `target ${input.target} runs apart from the others and needs KAFKA_BROKERS (kafka.brokers)`,
+    );
+  const { config, token } =
+    roles.has("collector") || roles.has("api") ? ensureBootstrapToken(input) : { config: input };
   startDefaultMetrics();
 
   let store: StoreClient | undefined;
@@ -96,7 +105,11 @@ export async function startRuntime(
   const scopedBus = bus && opts.topicPrefix ? prefixedBus(bus, opts.topicPrefix) : bus;
   if (bus instanceof KafkaBus && roles.has("collector")) {
     // Fail early with a clear message rather than at the first request.
-    if (!(await bus.healthy())) logger.warn({ brokers: config.kafka.brokers }, "Kafka not reachable yet; ingest answers 503 until it is");
+    if (!(await bus.healthy()))
+      logger.warn(
+        { brokers: config.kafka.brokers },
+        "Kafka not reachable yet; ingest answers 503 until it is",
+      );
   }
   let detector: DetectorHandle | undefined;
   if (roles.has("detector")) detector = await startDetector({ bus: scopedBus!, ch: store!.ch, config });

@@ -53,7 +53,10 @@ export async function main(argv = process.argv.slice(2)) {
       `              ${rt.generatedToken}`,
       `              use it as: curl -H "Authorization: Bearer $(cat ${config.data_dir}/admin.token)" ${address}/api/v1/alerts`,
     );
-  else lines.push("  auth:       bearer tokens from configuration (IDENTRAIL_TOKENS / IDENTRAIL_ADMIN_TOKEN / auth.tokens)");
+  else
+    lines.push(
+      "  auth:       bearer tokens from configuration (IDENTRAIL_TOKENS / IDENTRAIL_ADMIN_TOKEN / auth.tokens)",
+    );
   console.log(lines.join("\n"));
   let stopping = false;
   const shutdown = async (sig: string) => {

@@ -1,6 +1,13 @@
 import { z } from "zod";
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+const UNITS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
 
 /** "7d", "90m", "1h30m", "500ms" or a number of milliseconds → milliseconds. */
 export function parseDuration(v: string | number): number | null {

@@ -36,7 +36,8 @@ function envOverrides(env: NodeJS.ProcessEnv, base: Record<string, any>) {
   if (env.IDENTRAIL_LEARNING_PERIOD) set(["detector", "learning_period"], env.IDENTRAIL_LEARNING_PERIOD);
   const tokens: any[] = [...(c.auth?.tokens ?? [])];
   if (env.IDENTRAIL_TOKENS) tokens.push(...parseTokensEnv(env.IDENTRAIL_TOKENS));
-  if (env.IDENTRAIL_ADMIN_TOKEN) tokens.push({ name: "admin", token: env.IDENTRAIL_ADMIN_TOKEN, scopes: [...SCOPES] });
+  if (env.IDENTRAIL_ADMIN_TOKEN)
+    tokens.push({ name: "admin", token: env.IDENTRAIL_ADMIN_TOKEN, scopes: [...SCOPES] });
   if (tokens.length) set(["auth", "tokens"], tokens);
   return c;
 }
@@ -49,7 +50,8 @@ export function parseTokensEnv(v: string) {
     .filter(Boolean)
     .map((entry, i) => {
       const parts = entry.split(":");
-      if (parts.length < 3) throw new ConfigError(`IDENTRAIL_TOKENS entry ${i + 1}: expected name:scope+scope:token`);
+      if (parts.length < 3)
+        throw new ConfigError(`IDENTRAIL_TOKENS entry ${i + 1}: expected name:scope+scope:token`);
       const [name, scopes, ...rest] = parts;
       return { name, scopes: scopes.split("+") as Scope[], token: rest.join(":") };
     });
@@ -60,7 +62,10 @@ export function formatZodError(e: ZodError): string {
 }
 
 /** Loads config: YAML file from IDENTRAIL_CONFIG (optional), env overrides, zod validation. Fails fast. */
-export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {
+export function loadConfig(
+  env: NodeJS.ProcessEnv = process.env,
+  overrides: Record<string, unknown> = {},
+): Config {
   let file: Record<string, unknown> = {};
   if (env.IDENTRAIL_CONFIG) {
     let text: string;
@@ -74,7 +79,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     } catch (e) {
       throw new ConfigError(`IDENTRAIL_CONFIG is not valid YAML: ${(e as Error).message.split("\n")[0]}`);
     }
-    if (typeof file !== "object" || Array.isArray(file)) throw new ConfigError("IDENTRAIL_CONFIG must be a YAML mapping");
+    if (typeof file !== "object" || Array.isArray(file))
+      throw new ConfigError("IDENTRAIL_CONFIG must be a YAML mapping");
   }
   return parseConfig({ ...envOverrides(env, file), ...overrides });
 }

@@ -142,8 +142,16 @@ export const ConfigSchema = z.object({
     .default({ tokens: [] }),
   ingest: z
     .object({
-      max_body_bytes: z.number().int().positive().default(10 * 1024 * 1024),
-      max_decompressed_bytes: z.number().int().positive().default(64 * 1024 * 1024),
+      max_body_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(10 * 1024 * 1024),
+      max_decompressed_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024 * 1024),
     })
     .default({ max_body_bytes: 10 * 1024 * 1024, max_decompressed_bytes: 64 * 1024 * 1024 }),
   detector: z
@@ -209,9 +217,18 @@ export const ConfigSchema = z.object({
       /** Requests per token per minute (@fastify/rate-limit, keyed by the token's sha256). */
       rate_limit_per_minute: z.number().int().positive().default(600),
       /** Body limit for /api/v1 write routes; ingest keeps its own limit. */
-      max_body_bytes: z.number().int().positive().default(64 * 1024),
+      max_body_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(64 * 1024),
     })
-    .default({ max_page_size: 1000, max_range: 366 * 86_400_000, rate_limit_per_minute: 600, max_body_bytes: 64 * 1024 }),
+    .default({
+      max_page_size: 1000,
+      max_range: 366 * 86_400_000,
+      rate_limit_per_minute: 600,
+      max_body_bytes: 64 * 1024,
+    }),
   /** Collector inputs besides HTTP push (issue 3): file tailers and the Kubernetes inventory watcher. */
   collector: z
     .object({

@@ -43,7 +43,8 @@ const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 /** Scopes from a claim that is a space-separated string (RFC 8693 §4.2 `scope`) or an array (`scp`, `roles`). */
 export function scopesFromClaim(v: unknown): Set<Scope> {
-  const parts = typeof v === "string" ? v.split(/\s+/) : Array.isArray(v) ? v.filter((x) => typeof x === "string") : [];
+  const parts =
+    typeof v === "string" ? v.split(/\s+/) : Array.isArray(v) ? v.filter((x) => typeof x === "string") : [];
   return new Set(parts.filter((p): p is Scope => (SCOPES as readonly string[]).includes(p)));
 }
 
@@ -52,9 +53,15 @@ function remoteKeys(oidc: NonNullable<Config["auth"]["oidc"]>): JWTVerifyGetKey 
   let keys: Promise<JWTVerifyGetKey> | undefined;
   const load = async (): Promise<JWTVerifyGetKey> => {
     if (oidc.jwks_uri) return createRemoteJWKSet(new URL(oidc.jwks_uri), { cacheMaxAge: 600_000 });
-    const res = await fetch(new URL(".well-known/openid-configuration", oidc.issuer.endsWith("/") ? oidc.issuer : `${oidc.issuer}/`), {
-      signal: AbortSignal.timeout(5000),
-    });
+    const res = await fetch(
+      new URL(
+        ".well-known/openid-configuration",
+        oidc.issuer.endsWith("/") ? oidc.issuer : `${oidc.issuer}/`,
+      ),
+      {
+        signal: AbortSignal.timeout(5000),
+      },
+    );
     if (!res.ok) throw new Error(`OIDC discovery failed with HTTP ${res.status}`);
     const doc = (await res.json()) as { jwks_uri?: string };
     if (!doc.jwks_uri) throw new Error("OIDC discovery document has no jwks_uri");
@@ -70,7 +77,10 @@ function remoteKeys(oidc: NonNullable<Config["auth"]["oidc"]>): JWTVerifyGetKey 
 }
 
 /** Bearer-token authentication: hashed tokens (config/env), a token store, and OIDC JWTs when configured. */
-export function createAuthenticator(auth: Config["auth"], opts: AuthenticatorOptions | ExtraTokenSource = {}): Authenticate {
+export function createAuthenticator(
+  auth: Config["auth"],
+  opts: AuthenticatorOptions | ExtraTokenSource = {},
+): Authenticate {
   const o: AuthenticatorOptions = "lookup" in opts ? { extra: opts } : opts;
   const byHash = new Map<string, TokenEntry>();
   for (const t of auth.tokens) {
@@ -90,7 +100,11 @@ export function createAuthenticator(auth: Config["auth"], opts: AuthenticatorOpt
     if (oidc && keys && JWT_SHAPE.test(m[1])) {
       try {
         // jose checks exp/nbf itself; iss and aud are pinned to the configuration.
-        const { payload } = await jwtVerify(m[1], keys, { issuer: oidc.issuer, audience: oidc.audience, clockTolerance: 30 });
+        const { payload } = await jwtVerify(m[1], keys, {
+          issuer: oidc.issuer,
+          audience: oidc.audience,
+          clockTolerance: 30,
+        });
         return {
           name: `oidc:${String(payload.sub ?? "unknown")}`,
           scopes: scopesFromClaim(payload[oidc.scope_claim]),

@@ -202,7 +202,9 @@ export function toOcsfApiActivity(e: NormalizedEvent) {
     category_uid: 6,
     activity_name: e.verb,
     time: Date.parse(e.time),
-    actor: { user: { name: e.actor.principal, uid: e.actor.uid, type: e.actor.type, groups: e.actor.groups } },
+    actor: {
+      user: { name: e.actor.principal, uid: e.actor.uid, type: e.actor.type, groups: e.actor.groups },
+    },
     api: { operation: e.operation, request: { uid: e.raw_ref } },
     resources: [{ uid: e.resource.uri, type: e.resource.type, name: e.resource.name }],
     src_endpoint: { ip: e.src_ip },

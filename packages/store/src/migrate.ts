@@ -32,7 +32,10 @@ export function splitStatements(sql: string): string[] {
  */
 export function replicate(stmt: string, cluster: string): string {
   if (!/^CREATE TABLE IF NOT EXISTS /i.test(stmt)) return stmt;
-  const withCluster = stmt.replace(/^(CREATE TABLE IF NOT EXISTS\s+\w+)/i, `$1 ON CLUSTER '${cluster.replace(/'/g, "")}'`);
+  const withCluster = stmt.replace(
+    /^(CREATE TABLE IF NOT EXISTS\s+\w+)/i,
+    `$1 ON CLUSTER '${cluster.replace(/'/g, "")}'`,
+  );
   return withCluster.replace(
     /ENGINE\s*=\s*(Replacing|Aggregating|Summing)?MergeTree(\(([^)]*)\))?/,
     (_m, kind = "", _p, args) =>

@@ -10,7 +10,11 @@ export interface BodyError {
  * Decompresses a request body (Content-Encoding gzip/deflate, or gzip magic bytes) with a hard cap on the
  * output, so a small gzip bomb cannot expand past `maxBytes`.
  */
-export function decompress(body: Buffer, encoding: string | undefined, maxBytes: number): Result<Buffer, BodyError> {
+export function decompress(
+  body: Buffer,
+  encoding: string | undefined,
+  maxBytes: number,
+): Result<Buffer, BodyError> {
   const enc = (encoding ?? "").trim().toLowerCase();
   const looksGzip = body.length > 2 && body[0] === 0x1f && body[1] === 0x8b;
   if (enc && enc !== "identity" && enc !== "gzip" && enc !== "x-gzip" && enc !== "deflate")

@@ -59,7 +59,9 @@ export async function ingestText(
   const { records, errors } = decoded;
   const allErrors = [...extraErrors, ...errors.map((e) => ({ index: e.index, reason: e.reason }))];
   const byTopic = new Map<string, BusMessage[]>();
-  const dead: DeadLetter[] = errors.map((e) => deadLetter(parser.source, e.reason, e.payload ?? "", receivedAt));
+  const dead: DeadLetter[] = errors.map((e) =>
+    deadLetter(parser.source, e.reason, e.payload ?? "", receivedAt),
+  );
   for (const e of extraErrors) dead.push(deadLetter(parser.source, e.reason, "", receivedAt));
   let accepted = 0;
   records.forEach((record, index) => {
@@ -71,7 +73,9 @@ export async function ingestText(
     }
     if (!r.ok) {
       allErrors.push({ index, reason: r.error });
-      dead.push(deadLetter(parser.source, r.error, parser.redact ? preview(parser.redact(record)) : "", receivedAt));
+      dead.push(
+        deadLetter(parser.source, r.error, parser.redact ? preview(parser.redact(record)) : "", receivedAt),
+      );
       return;
     }
     const source = deps.route ? deps.route(parser.source, r.value.record) : parser.source;
@@ -95,21 +99,32 @@ export async function ingestText(
   await Promise.all(sends);
   for (const [topic, msgs] of byTopic) metrics.busProduced.inc({ topic }, msgs.length);
   metrics.ingestRecords.inc({ source: parser.source, outcome: "accepted" }, accepted);
-  if (allErrors.length) metrics.ingestRecords.inc({ source: parser.source, outcome: "rejected" }, allErrors.length);
-  for (const d of dead) metrics.deadLetters.inc({ stage: "collector", source: d.source, reason: reasonLabel(d.reason) });
+  if (allErrors.length)
+    metrics.ingestRecords.inc({ source: parser.source, outcome: "rejected" }, allErrors.length);
+  for (const d of dead)
+    metrics.deadLetters.inc({ stage: "collector", source: d.source, reason: reasonLabel(d.reason) });
   return { accepted, rejected: allErrors.length, errors: allErrors.slice(0, MAX_ERRORS_REPORTED) };
 }
 
 function deadLetter(source: string, reason: string, payload: string, time: string): DeadLetter {
-  return { id: stableId("dl", source, reason, payload, time, Math.random()), time, stage: "collector", source, reason, payload };
+  return {
+    id: stableId("dl", source, reason, payload, time, Math.random()),
+    time,
+    stage: "collector",
+    source,
+    reason,
+    payload,
+  };
 }
 
 export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { authenticate: Authenticate }) {
   const { config } = deps;
   // Every body is read raw, whatever its declared type, so each parser sees the exact bytes.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer", bodyLimit: config.ingest.max_body_bytes }, (_req, body, done) =>
-    done(null, body),
+  app.addContentTypeParser(
+    "*",
+    { parseAs: "buffer", bodyLimit: config.ingest.max_body_bytes },
+    (_req, body, done) => done(null, body),
   );
   app.addHook("onRequest", requireScope(deps.authenticate, "ingest"));
 
@@ -120,7 +135,10 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
       schema: {
         hide: false,
         summary: "Push source logs",
-        params: { type: "object", properties: { source: { type: "string", enum: Object.keys(INGEST_ROUTES) } } },
+        params: {
+          type: "object",
+          properties: { source: { type: "string", enum: Object.keys(INGEST_ROUTES) } },
+        },
         querystring: { type: "object", properties: { cluster: { type: "string" } } },
       },
     },
@@ -129,13 +147,18 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
       const parser = source ? parserFor(source) : undefined;
       if (!parser) throw httpError("not_found", "no such ingest endpoint");
       const cluster = req.query.cluster ?? config.default_cluster;
-      if (!CLUSTER_RE.test(cluster)) throw httpError("bad_request", "cluster must match [A-Za-z0-9._-]{1,128}");
+      if (!CLUSTER_RE.test(cluster))
+        throw httpError("bad_request", "cluster must match [A-Za-z0-9._-]{1,128}");
       const ct = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
       if (ct && !parser.contentTypes.includes(ct) && ct !== "application/octet-stream")
         throw httpError("unsupported_media_type", `use one of ${parser.contentTypes.join(", ")}`);
       const body = req.body as Buffer | undefined;
       if (!body || body.length === 0) throw httpError("invalid_body", "empty body");
-      const dec = decompress(body, req.headers["content-encoding"] as string | undefined, config.ingest.max_decompressed_bytes);
+      const dec = decompress(
+        body,
+        req.headers["content-encoding"] as string | undefined,
+        config.ingest.max_decompressed_bytes,
+      );
       if (!dec.ok) throw httpError(dec.error.code, dec.error.detail);
       const { text, badLines } = decodeUtf8(dec.value);
       const extra = badLines.map((n) => ({ index: n, reason: `line ${n + 1}: invalid UTF-8` }));

@@ -63,7 +63,9 @@ export class AlertBook {
       query_params: { ids: rows.map((r) => r.id) },
       format: "JSONEachRow",
     });
-    const evidence = new Map(((await ev.json()) as { alert_id: string; ids: string[] }[]).map((r) => [r.alert_id, r.ids]));
+    const evidence = new Map(
+      ((await ev.json()) as { alert_id: string; ids: string[] }[]).map((r) => [r.alert_id, r.ids]),
+    );
     for (const r of rows) {
       r.count = Number(r.count);
       r.version = Number(r.version);

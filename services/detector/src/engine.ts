@@ -11,7 +11,8 @@ import picomatch from "picomatch";
 import { AlertBook, type AlertRow, groupKey } from "./alerts";
 import { ResourceCatalog } from "./catalog";
 import { deriveIdentityEvents } from "./derive";
-import { RULES, type Finding, type Rule, type RuleContext } from "./rules";
+import { hourOfWeek, isSystemPrincipal, workloadIdentity } from "./features";
+import { type Finding, RULES, type Rule, type RuleContext } from "./rules";
 import { type FeatureRow, StateStore } from "./state";
 
 export interface IdentityRow {
@@ -49,7 +50,11 @@ export class Engine {
   readonly catalog: ResourceCatalog;
   readonly rules: Rule[];
   private maxEventTime = 0;
-  private suppressions: { s: Config["suppressions"][number]; identity?: (v: string) => boolean; resource?: (v: string) => boolean }[];
+  private suppressions: {
+    s: Config["suppressions"][number];
+    identity?: (v: string) => boolean;
+    resource?: (v: string) => boolean;
+  }[];
 
   constructor(
     readonly config: Config,
@@ -77,11 +82,11 @@ export class Engine {
     this.alerts.invalidate();
   }
 
-  private suppressed(rule: string, e: NormalizedEvent, resource: string, t: number) {
+  private suppressed(rule: string, e: NormalizedEvent, resource: string, t: number, alertIdentity = e.identity_id) {
     for (const { s, identity, resource: res } of this.suppressions) {
       if (s.rule && s.rule !== rule) continue;
       if (s.until && Date.parse(s.until) <= t) continue;
-      if (identity && !identity(e.identity_id) && !identity(e.actor.principal)) continue;
+      if (identity && !identity(e.identity_id) && !identity(e.actor.principal) && !identity(alertIdentity)) continue;
       if (s.namespace && s.namespace !== e.resource.namespace && s.namespace !== e.attrs.namespace) continue;
       if (res && !res(resource)) continue;
       return true;
@@ -92,8 +97,14 @@ export class Engine {
   /** Processes events (sorted by event time inside). Mutates in-memory state; returns rows to persist. */
   async process(input: NormalizedEvent[]): Promise<EngineOutput> {
     const events = [...input].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
-    await this.states.load(events.map((e) => e.identity_id));
-    const ctx: RuleContext = { config: this.config, catalog: this.catalog, states: this.states, watermark: this.watermark };
+    // Workload identities too: job lifecycle facts are recorded on the service account a job runs as.
+    await this.states.load(events.flatMap((e) => [e.identity_id, workloadIdentity(e) ?? e.identity_id]));
+    const ctx: RuleContext = {
+      config: this.config,
+      catalog: this.catalog,
+      states: this.states,
+      watermark: this.watermark,
+    };
     const identityEvents: IdentityEvent[] = [];
     const pending: PendingFinding[] = [];
     const seen = new Map<string, { id: string; first_seen: string; last_seen: string }>();
@@ -107,7 +118,7 @@ export class Engine {
       const state = this.states.get(e.identity_id);
       const isNew = state.firstSeen === Number.POSITIVE_INFINITY;
       if (isNew || infoChanged(state.info, e)) identities.set(e.identity_id, this.identityRow(state, e));
-      const ies = deriveIdentityEvents(e, this.catalog);
+      const ies = deriveIdentityEvents(e, this.catalog, { config: this.config, state });
       identityEvents.push(...ies);
       const ri = { event: e, identityEvents: ies, state, t, ctx };
       // A brand-new identity starts its learning period at this event.
@@ -117,6 +128,7 @@ export class Engine {
         for (const finding of rule.evaluate(ri)) pending.push({ rule, finding, event: e });
       }
       for (const rule of this.rules) rule.learn?.(ri);
+      this.bookkeep(e, ies, state, t);
       if (t < state.firstSeen) state.firstSeen = t;
       if (t > state.lastSeen) state.lastSeen = t;
       const ts = chTime(t);
@@ -131,7 +143,12 @@ export class Engine {
       .map((p) => {
         const resource = p.finding.resource ?? "";
         const window = p.finding.window ?? "";
-        return { ...p, resource, window, id: AlertBook.idFor(groupKey(p.rule.id, p.event.identity_id, resource, window)) };
+        return {
+          ...p,
+          resource,
+          window,
+          id: AlertBook.idFor(groupKey(p.rule.id, p.event.identity_id, resource, window)),
+        };
       })
       .filter((p) => !this.suppressed(p.rule.id, p.event, p.resource, Date.parse(p.event.time)));
     await this.alerts.preload(raised.map((p) => p.id));
@@ -140,7 +157,7 @@ export class Engine {
       this.alerts.raise({
         rule: p.rule.id,
         severity: override ?? p.finding.severity ?? p.rule.severity,
-        identity: p.event.identity_id,
+        identity: p.identity,
         title: p.finding.title,
         description: p.finding.description,
         resource: p.resource,
@@ -149,7 +166,7 @@ export class Engine {
           source: p.event.source,
           cluster: p.event.cluster,
           namespace: p.event.resource.namespace ?? "",
-          identity_type: this.states.peek(p.event.identity_id)?.info.type ?? p.event.actor.type,
+          identity_type: this.states.peek(p.identity)?.info.type ?? p.event.actor.type,
           environment: this.catalog.classify(p.resource)?.environment ?? "",
           ...(p.finding.labels ?? {}),
         },
@@ -168,6 +185,27 @@ export class Engine {
       alerts,
       evidence,
     };
+  }
+
+  /**
+   * Baselines every rule may read: the hour-of-week schedule of the event's identity, and job start/end
+   * facts on the service account a workload runs as. The latter may be another identity than the event's
+   * (the job controller creates pods; the SA runs them): the row is persisted for that identity, and this
+   * instance's in-memory state is updated. Another detector instance that owns the SA's partition sees it
+   * when it (re)loads the SA's state — see credential-after-job for the trade-off.
+   */
+  private bookkeep(e: NormalizedEvent, ies: IdentityEvent[], state: import("./state").IdentityState, t: number) {
+    if (e.source !== "inventory" && !isSystemPrincipal(e.actor.principal)) this.states.learn(state, "how", hourOfWeek(t), t);
+    for (const ie of ies) {
+      if (ie.kind !== "job_lifecycle") continue;
+      const target = ie.identity_id === state.id ? state : this.states.get(ie.identity_id);
+      const w = ie.attrs.workload;
+      if (ie.attrs.phase === "start") this.states.learn(target, "job_start", w, t);
+      else {
+        this.states.learn(target, "job_end", w, t);
+        if (ie.attrs.pod) this.states.learn(target, "pod_end", ie.attrs.pod, t);
+      }
+    }
   }
 
   private identityRow(state: import("./state").IdentityState, e: NormalizedEvent): IdentityRow {

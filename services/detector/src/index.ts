@@ -37,11 +37,21 @@ export async function startDetector(opts: {
   const bus = opts.topicPrefix ? prefixedBus(opts.bus, opts.topicPrefix) : opts.bus;
   const normalizer = createNormalizer({ bus, ch: opts.ch, config: opts.config, stopping: isStopping });
   await normalizer.resolver.refresh(true);
-  const pipeline = createDetectorPipeline({ ch: opts.ch, config: opts.config, stopping: isStopping, rules: opts.rules });
+  const pipeline = createDetectorPipeline({
+    ch: opts.ch,
+    config: opts.config,
+    stopping: isStopping,
+    rules: opts.rules,
+  });
   const handles: ConsumerHandle[] = [];
   const batch = opts.config.detector.batch_size;
   handles.push(
-    await bus.consume({ groupId: GROUPS.detector, topics: [Topics.events], handler: pipeline.handle, maxBatch: batch }),
+    await bus.consume({
+      groupId: GROUPS.detector,
+      topics: [Topics.events],
+      handler: pipeline.handle,
+      maxBatch: batch,
+    }),
   );
   handles.push(
     await bus.consume({
@@ -66,4 +76,3 @@ export async function startDetector(opts: {
     },
   };
 }
-

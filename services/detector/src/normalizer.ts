@@ -31,7 +31,14 @@ export function createNormalizer(deps: NormalizerDeps) {
       const now = new Date().toISOString();
       for (const m of batch.messages) {
         const fail = (source: string, reason: string, payload: string) => {
-          dead.push({ id: stableId("dl", m.topic, m.partition, m.offset), time: now, stage: "normalizer", source, reason, payload });
+          dead.push({
+            id: stableId("dl", m.topic, m.partition, m.offset),
+            time: now,
+            stage: "normalizer",
+            source,
+            reason,
+            payload,
+          });
           metrics.deadLetters.inc({ stage: "normalizer", source, reason: reasonLabel(reason) });
         };
         let env: unknown;
@@ -51,7 +58,8 @@ export function createNormalizer(deps: NormalizerDeps) {
           fail(source.data, "no parser for source", "");
           continue;
         }
-        const cluster = typeof env.cluster === "string" && env.cluster ? env.cluster : deps.config.default_cluster;
+        const cluster =
+          typeof env.cluster === "string" && env.cluster ? env.cluster : deps.config.default_cluster;
         const receivedAt = typeof env.received_at === "string" ? env.received_at : now;
         let r: ReturnType<typeof parser.normalize>;
         try {
@@ -65,7 +73,8 @@ export function createNormalizer(deps: NormalizerDeps) {
           fail(source.data, r.error, preview(parser.redact ? parser.redact(env.record) : env.record));
           continue;
         }
-        if (r.value.skipped) metrics.dropped.inc({ stage: "normalizer", source: source.data, reason: "skipped-stage" });
+        if (r.value.skipped)
+          metrics.dropped.inc({ stage: "normalizer", source: source.data, reason: "skipped-stage" });
         for (const e of r.value.events as NormalizedEvent[]) {
           aliasRows.push(...resolver.resolve(e));
           out.push({ key: e.identity_id, value: JSON.stringify(e) });
@@ -86,10 +95,23 @@ export function createDeadLetterSink(deps: NormalizerDeps) {
     for (const m of batch.messages) {
       try {
         const d = JSON.parse(m.value) as DeadLetter;
-        rows.push(deadLetterRow({ ...d, reason: String(d.reason).slice(0, 1024), payload: String(d.payload ?? "").slice(0, 8192) }));
+        rows.push(
+          deadLetterRow({
+            ...d,
+            reason: String(d.reason).slice(0, 1024),
+            payload: String(d.payload ?? "").slice(0, 8192),
+          }),
+        );
       } catch {
         rows.push(
-          deadLetterRow({ id: stableId("dl", m.topic, m.partition, m.offset), time: new Date().toISOString(), stage: "collector", source: "unknown", reason: "dead letter is not JSON", payload: "" }),
+          deadLetterRow({
+            id: stableId("dl", m.topic, m.partition, m.offset),
+            time: new Date().toISOString(),
+            stage: "collector",
+            source: "unknown",
+            reason: "dead letter is not JSON",
+            payload: "",
+          }),
         );
       }
     }

@@ -81,9 +81,11 @@ export function createDetectorPipeline(deps: DetectorDeps) {
     }
     metrics.detectorEvents.inc({ outcome: "stored" }, events.length);
     metrics.detectorLatency.observe({ stage: "detect" }, Number(process.hrtime.bigint() - started) / 1e9);
-    if (batch.lag !== undefined) metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, batch.lag);
+    if (batch.lag !== undefined)
+      metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, batch.lag);
     // Keep memory bounded: identities idle for longer than the dormancy horizon reload on demand.
-    if (engine.states.size > 200_000) engine.states.evict(engine.watermark - deps.config.detector.dormant_after);
+    if (engine.states.size > 200_000)
+      engine.states.evict(engine.watermark - deps.config.detector.dormant_after);
   }
   return { engine, handle };
 }

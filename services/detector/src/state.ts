@@ -169,7 +169,14 @@ export class StateStore {
     const key = `${state.id}\u0000${name}\u0000${value}`;
     const prev = this.pendingFeatures.get(key);
     const ts = chTime(t);
-    if (!prev) this.pendingFeatures.set(key, { identity_id: state.id, feature: name, value, first_seen: ts, last_seen: ts });
+    if (!prev)
+      this.pendingFeatures.set(key, {
+        identity_id: state.id,
+        feature: name,
+        value,
+        first_seen: ts,
+        last_seen: ts,
+      });
     else {
       if (ts < prev.first_seen) prev.first_seen = ts;
       if (ts > prev.last_seen) prev.last_seen = ts;

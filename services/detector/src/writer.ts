@@ -89,5 +89,13 @@ export function eventRow(e: NormalizedEvent) {
 }
 
 export function deadLetterRow(d: DeadLetter) {
-  return { id: d.id, time: chTime(d.time), stage: d.stage, source: d.source, reason: d.reason, payload: d.payload, replayed_at: null };
+  return {
+    id: d.id,
+    time: chTime(d.time),
+    stage: d.stage,
+    source: d.source,
+    reason: d.reason,
+    payload: d.payload,
+    replayed_at: null,
+  };
 }

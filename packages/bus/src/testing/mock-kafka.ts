@@ -29,7 +29,10 @@ export async function startKafkaPeer(opts: { brokers?: number } = {}): Promise<K
   );
   const brokers = await new Promise<string[]>((resolve, reject) => {
     let buf = "";
-    const timer = setTimeout(() => reject(new Error("kcat mock cluster did not start in 10s (is kcat installed?)")), 10_000);
+    const timer = setTimeout(
+      () => reject(new Error("kcat mock cluster did not start in 10s (is kcat installed?)")),
+      10_000,
+    );
     child.stderr!.on("data", (d: Buffer) => {
       buf += d.toString();
       const m = /bootstrap\.servers=([0-9.:,]+)/.exec(buf);
