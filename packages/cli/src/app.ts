@@ -85,7 +85,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   }
   if (opts.roles.has("api")) {
     if (!opts.ch) throw new Error("api role needs ClickHouse");
-    await app.register(apiRoutes, { ch: opts.ch, authenticate: opts.authenticate });
+    await app.register(apiRoutes, {
+      ch: opts.ch,
+      authenticate: opts.authenticate,
+      config: opts.config,
+      bus: opts.bus,
+    });
   }
   return app;
 }

@@ -4,11 +4,13 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { tokenStoreFor } from "@identrail/api";
 import { type Bus, createBus, KafkaBus, prefixedBus } from "@identrail/bus";
 import { type Config, ConfigError, sha256Hex } from "@identrail/config";
 import { logger, startDefaultMetrics } from "@identrail/core";
 import { type DetectorHandle, startDetector } from "@identrail/detector";
 import { createAuthenticator, generateToken } from "@identrail/http";
+import { Notifier, validateNotifyConfig } from "@identrail/notify";
 import { createStoreClient, migrate, type StoreClient } from "@identrail/store";
 import type { FastifyInstance } from "fastify";
 import { buildApp, type Role } from "./app";
@@ -74,6 +76,8 @@ export async function startRuntime(
   const { config, token } =
     roles.has("collector") || roles.has("api") ? ensureBootstrapToken(input) : { config: input };
   startDefaultMetrics();
+  // Refuse receiver URLs that fail the SSRF policy before anything is opened.
+  if (roles.has("api")) await validateNotifyConfig(config);
 
   let store: StoreClient | undefined;
   if (roles.has("detector") || roles.has("api")) {
@@ -117,11 +121,17 @@ export async function startRuntime(
   const app = await buildApp({
     config,
     roles,
-    authenticate: createAuthenticator(config.auth),
+    authenticate: createAuthenticator(config.auth, { extra: store ? tokenStoreFor(store.ch) : undefined }),
     bus: scopedBus,
     ch: store?.ch,
     logger: opts.logger,
   });
+  // Alert routing runs where the API runs; it only reads alerts/alert_state and its own outbox.
+  let notifier: Notifier | undefined;
+  if (roles.has("api") && config.routes.length) {
+    notifier = new Notifier({ ch: store!.ch, config });
+    await notifier.start();
+  }
   return {
     app,
     config,
@@ -131,6 +141,7 @@ export async function startRuntime(
     generatedToken: token,
     async stop() {
       await app.close();
+      await notifier?.stop();
       await detector?.stop();
       await bus?.close();
       await store?.close();

@@ -3,7 +3,18 @@ import { logger, registry } from "@identrail/core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Counter } from "prom-client";
 import { z } from "zod";
-import { ch64, decodeToken, encodeToken, FilterText, iso, PageSize, parseQuery, Rfc3339, rows, timeRange } from "./query";
+import {
+  ch64,
+  decodeToken,
+  encodeToken,
+  FilterText,
+  iso,
+  PageSize,
+  parseQuery,
+  Rfc3339,
+  rows,
+  timeRange,
+} from "./query";
 
 const auditDropped =
   (registry.getSingleMetric("identrail_api_audit_dropped_total") as Counter<string> | undefined) ??
@@ -103,20 +114,28 @@ const AuditQuery = z.object({
   page_token: z.string().max(2048).optional(),
 });
 
-export async function auditRoutes(app: FastifyInstance, opts: { ch: ClickHouseClient; log: AuditLog; maxRangeMs: number }) {
+export async function auditRoutes(
+  app: FastifyInstance,
+  opts: { ch: ClickHouseClient; log: AuditLog; maxRangeMs: number },
+) {
   const { ch } = opts;
   app.get(
     "/api/v1/audit",
     {
       config: { scope: "admin" },
-      schema: { summary: "API audit log (newest first)", tags: ["admin"], querystring: z.toJSONSchema(AuditQuery, { io: "input" }) },
+      schema: {
+        summary: "API audit log (newest first)",
+        tags: ["admin"],
+        querystring: z.toJSONSchema(AuditQuery, { io: "input" }),
+      },
     },
     async (req) => {
       const q = parseQuery(AuditQuery, req.query);
       const { from, to } = timeRange(q.from, q.to, opts.maxRangeMs, 7 * 86_400_000);
       await opts.log.flush();
       const params: Record<string, unknown> = { from: ch64(from), to: ch64(to), n: q.page_size + 1 };
-      let where = "at >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND at < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
+      let where =
+        "at >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND at < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
       if (q.actor !== undefined) {
         where += " AND actor = {actor:String}";
         params.actor = q.actor;
@@ -143,7 +162,9 @@ export async function auditRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
         params,
       );
       const more = list.length > q.page_size;
-      const items = list.slice(0, q.page_size).map((r) => ({ ...r, at: iso(r.at), status: Number(r.status), rows: Number(r.rows) }));
+      const items = list
+        .slice(0, q.page_size)
+        .map((r) => ({ ...r, at: iso(r.at), status: Number(r.status), rows: Number(r.rows) }));
       req.auditRows = items.length;
       const last = list[q.page_size - 1];
       return { items, next_page_token: more && last ? encodeToken([last.at, last.request_id]) : null };

@@ -32,6 +32,15 @@ export async function resolveIdentity(
     { id },
   );
   const aliases = al.map((r) => r.alias).filter((a) => a !== id);
-  const storedUnder = [id, ...al.filter((r) => r.kind !== "raw" && r.kind !== "canonical" && r.alias !== id).map((r) => r.alias)];
-  return { id, storedUnder, aliases: aliases.map((a) => (a.startsWith("raw:") ? a.slice(4) : a)).filter((a, i, xs) => xs.indexOf(a) === i) };
+  const storedUnder = [
+    id,
+    ...al.filter((r) => r.kind !== "raw" && r.kind !== "canonical" && r.alias !== id).map((r) => r.alias),
+  ];
+  return {
+    id,
+    storedUnder,
+    aliases: aliases
+      .map((a) => (a.startsWith("raw:") ? a.slice(4) : a))
+      .filter((a, i, xs) => xs.indexOf(a) === i),
+  };
 }

@@ -6,7 +6,11 @@ import { z } from "zod";
 export const queryLimits = { maxExecutionTime: 30, maxPageSize: 1000, maxRangeMs: 366 * 86_400_000 };
 
 /** Runs a parameterized read with the API's `max_execution_time`; store failures become 503 without detail. */
-export async function rows<T>(ch: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<T[]> {
+export async function rows<T>(
+  ch: ClickHouseClient,
+  query: string,
+  params: Record<string, unknown>,
+): Promise<T[]> {
   try {
     const rs = await ch.query({
       query,
@@ -17,7 +21,8 @@ export async function rows<T>(ch: ClickHouseClient, query: string, params: Recor
     return (await rs.json()) as T[];
   } catch (e) {
     const msg = (e as Error).message;
-    if (/TIMEOUT_EXCEEDED|max_execution_time/i.test(msg)) throw httpError("store_unavailable", "query timed out");
+    if (/TIMEOUT_EXCEEDED|max_execution_time/i.test(msg))
+      throw httpError("store_unavailable", "query timed out");
     throw httpError("store_unavailable");
   }
 }
@@ -30,7 +35,11 @@ export function decodeToken(token: string | undefined, arity: number): string[] 
   if (!token) return undefined;
   try {
     const v = JSON.parse(Buffer.from(token, "base64url").toString("utf8"));
-    if (Array.isArray(v) && v.length === arity && v.every((x) => typeof x === "string" || typeof x === "number"))
+    if (
+      Array.isArray(v) &&
+      v.length === arity &&
+      v.every((x) => typeof x === "string" || typeof x === "number")
+    )
       return v.map(String);
   } catch {}
   throw httpError("bad_request", "invalid page_token");
@@ -67,7 +76,11 @@ export const iso = (ch: string) => (ch.includes("T") ? ch : `${ch.replace(" ", "
 export const MAX_RANGE_MS = 366 * 86_400_000;
 
 /** Inserts rows (JSONEachRow); store failures become 503. */
-export async function insertRows(ch: ClickHouseClient, table: string, values: Record<string, unknown>[]): Promise<void> {
+export async function insertRows(
+  ch: ClickHouseClient,
+  table: string,
+  values: Record<string, unknown>[],
+): Promise<void> {
   if (!values.length) return;
   try {
     await ch.insert({ table, values, format: "JSONEachRow" });
@@ -86,7 +99,8 @@ export function timeRange(
   const t = to ?? new Date().toISOString();
   const f = from ?? new Date(Date.parse(t) - Math.min(defaultMs, maxMs)).toISOString();
   if (Date.parse(t) < Date.parse(f)) throw httpError("bad_request", "to is before from");
-  if (Date.parse(t) - Date.parse(f) > maxMs) throw httpError("bad_request", `time range exceeds ${Math.round(maxMs / 86_400_000)} days`);
+  if (Date.parse(t) - Date.parse(f) > maxMs)
+    throw httpError("bad_request", `time range exceeds ${Math.round(maxMs / 86_400_000)} days`);
   return { from: f, to: t };
 }
 

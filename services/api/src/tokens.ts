@@ -84,10 +84,18 @@ export async function tokenRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
 
   app.post(
     "/api/v1/tokens",
-    { config: admin, schema: { summary: "Create an API token (shown once)", tags: ["admin"], body: z.toJSONSchema(CreateToken, { io: "input" }) } },
+    {
+      config: admin,
+      schema: {
+        summary: "Create an API token (shown once)",
+        tags: ["admin"],
+        body: z.toJSONSchema(CreateToken, { io: "input" }),
+      },
+    },
     async (req, reply) => {
       const b = parseQuery(CreateToken, req.body);
-      if (b.expires_at && Date.parse(b.expires_at) <= Date.now()) throw httpError("bad_request", "expires_at is in the past");
+      if (b.expires_at && Date.parse(b.expires_at) <= Date.now())
+        throw httpError("bad_request", "expires_at is in the past");
       const token = generateToken();
       const now = new Date().toISOString();
       const row = {
@@ -108,15 +116,19 @@ export async function tokenRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
     },
   );
 
-  app.get("/api/v1/tokens", { config: admin, schema: { summary: "List API tokens (never the secrets)", tags: ["admin"] } }, async (req) => {
-    const list = await rows<TokenRow>(
-      ch,
-      "SELECT id, name, sha256, scopes, created_by, created_at, expires_at, revoked_at FROM api_tokens FINAL ORDER BY created_at DESC, id LIMIT 10000",
-      {},
-    );
-    req.auditRows = list.length;
-    return { items: list.map(tokenJson) };
-  });
+  app.get(
+    "/api/v1/tokens",
+    { config: admin, schema: { summary: "List API tokens (never the secrets)", tags: ["admin"] } },
+    async (req) => {
+      const list = await rows<TokenRow>(
+        ch,
+        "SELECT id, name, sha256, scopes, created_by, created_at, expires_at, revoked_at FROM api_tokens FINAL ORDER BY created_at DESC, id LIMIT 10000",
+        {},
+      );
+      req.auditRows = list.length;
+      return { items: list.map(tokenJson) };
+    },
+  );
 
   app.delete<{ Params: { id: string } }>(
     "/api/v1/tokens/:id",

@@ -1,5 +1,5 @@
-import type {} from "@fastify/swagger";
 import type { ClickHouseClient } from "@clickhouse/client";
+import type {} from "@fastify/swagger";
 import { httpError } from "@identrail/http";
 import { ALERT_STATUSES, SEVERITIES } from "@identrail/schema";
 import type { FastifyInstance } from "fastify";
@@ -85,7 +85,9 @@ export function alertJson(r: AlertDbRow) {
 }
 
 async function loadAlert(ch: ClickHouseClient, id: string) {
-  const list = await rows<AlertDbRow>(ch, SELECT_ALERTS + " AND id = {id:String}" + JOIN_STATE + " LIMIT 1", { id });
+  const list = await rows<AlertDbRow>(ch, SELECT_ALERTS + " AND id = {id:String}" + JOIN_STATE + " LIMIT 1", {
+    id,
+  });
   if (!list.length) throw httpError("not_found", "alert not found");
   return alertJson(list[0]);
 }
@@ -102,7 +104,11 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
     "/api/v1/alerts",
     {
       config: { scope: "read" },
-      schema: { summary: "List alerts (newest activity first)", tags: ["alerts"], querystring: z.toJSONSchema(AlertsQuery, { io: "input" }) },
+      schema: {
+        summary: "List alerts (newest activity first)",
+        tags: ["alerts"],
+        querystring: z.toJSONSchema(AlertsQuery, { io: "input" }),
+      },
     },
     async (req) => {
       const q = parseQuery(AlertsQuery, req.query);
@@ -170,7 +176,13 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
 
   app.get<{ Params: { id: string } }>(
     "/api/v1/alerts/:id",
-    { config: { scope: "read" }, schema: { summary: "Get one alert with its evidence events, identity summary and history", tags: ["alerts"] } },
+    {
+      config: { scope: "read" },
+      schema: {
+        summary: "Get one alert with its evidence events, identity summary and history",
+        tags: ["alerts"],
+      },
+    },
     async (req) => {
       const alert = await loadAlert(ch, req.params.id);
       const evidence = await rows<Record<string, unknown>>(
@@ -206,7 +218,10 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
 
   app.get<{ Params: { id: string } }>(
     "/api/v1/alerts/:id/history",
-    { config: { scope: "read" }, schema: { summary: "Status changes, assignments and comments of an alert", tags: ["alerts"] } },
+    {
+      config: { scope: "read" },
+      schema: { summary: "Status changes, assignments and comments of an alert", tags: ["alerts"] },
+    },
     async (req) => {
       await loadAlert(ch, req.params.id);
       const items = await historyOf(ch, req.params.id);
@@ -238,7 +253,10 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
         action,
         from_status: alert.status,
         to_status: status,
-        comment: change.assignee !== undefined ? `assignee=${assignee}${change.comment ? `\n${change.comment}` : ""}` : (change.comment ?? ""),
+        comment:
+          change.assignee !== undefined
+            ? `assignee=${assignee}${change.comment ? `\n${change.comment}` : ""}`
+            : (change.comment ?? ""),
       },
     ]);
     return { ...alert, status, assignee };
@@ -247,7 +265,10 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
   for (const [verb, status] of Object.entries(TRANSITIONS)) {
     app.post<{ Params: { id: string } }>(
       `/api/v1/alerts/:id/${verb}`,
-      { config: { scope: "respond" }, schema: { summary: `Set an alert's status to ${status}`, tags: ["alerts"] } },
+      {
+        config: { scope: "respond" },
+        schema: { summary: `Set an alert's status to ${status}`, tags: ["alerts"] },
+      },
       async (req) => {
         const b = parseQuery(Transition, req.body ?? {});
         req.auditRows = 1;
@@ -257,7 +278,14 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
   }
   app.post<{ Params: { id: string } }>(
     "/api/v1/alerts/:id/assign",
-    { config: { scope: "respond" }, schema: { summary: "Assign an alert ('' unassigns)", tags: ["alerts"], body: z.toJSONSchema(Assign, { io: "input" }) } },
+    {
+      config: { scope: "respond" },
+      schema: {
+        summary: "Assign an alert ('' unassigns)",
+        tags: ["alerts"],
+        body: z.toJSONSchema(Assign, { io: "input" }),
+      },
+    },
     async (req) => {
       const b = parseQuery(Assign, req.body);
       req.auditRows = 1;
@@ -266,17 +294,33 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
   );
   app.post<{ Params: { id: string } }>(
     "/api/v1/alerts/:id/comments",
-    { config: { scope: "respond" }, schema: { summary: "Comment on an alert", tags: ["alerts"], body: z.toJSONSchema(Comment, { io: "input" }) } },
+    {
+      config: { scope: "respond" },
+      schema: {
+        summary: "Comment on an alert",
+        tags: ["alerts"],
+        body: z.toJSONSchema(Comment, { io: "input" }),
+      },
+    },
     async (req, reply) => {
       const b = parseQuery(Comment, req.body);
       req.auditRows = 1;
-      return reply.status(201).send(await act(req.params.id, req.principal!.name, "comment", { comment: b.comment }));
+      return reply
+        .status(201)
+        .send(await act(req.params.id, req.principal!.name, "comment", { comment: b.comment }));
     },
   );
 }
 
 async function historyOf(ch: ClickHouseClient, id: string) {
-  const h = await rows<{ at: string; actor: string; action: string; from_status: string; to_status: string; comment: string }>(
+  const h = await rows<{
+    at: string;
+    actor: string;
+    action: string;
+    from_status: string;
+    to_status: string;
+    comment: string;
+  }>(
     ch,
     "SELECT at, actor, action, from_status, to_status, comment FROM alert_history WHERE alert_id = {id:String} ORDER BY at, action LIMIT 1000",
     { id },

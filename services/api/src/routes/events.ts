@@ -1,9 +1,21 @@
-import type {} from "@fastify/swagger";
 import type { ClickHouseClient } from "@clickhouse/client";
+import type {} from "@fastify/swagger";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { resolveIdentity } from "../identity-lookup";
-import { ch64, decodeToken, encodeToken, FilterText, iso, PageSize, parseQuery, queryLimits, Rfc3339, rows, timeRange } from "../query";
+import {
+  ch64,
+  decodeToken,
+  encodeToken,
+  FilterText,
+  iso,
+  PageSize,
+  parseQuery,
+  queryLimits,
+  Rfc3339,
+  rows,
+  timeRange,
+} from "../query";
 
 export const EventsQuery = z.object({
   from: Rfc3339.optional(),
@@ -53,7 +65,8 @@ export async function eventRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
       const q = parseQuery(EventsQuery, req.query);
       const { from, to } = timeRange(q.from, q.to, queryLimits.maxRangeMs, 86_400_000);
       const params: Record<string, unknown> = { from: ch64(from), to: ch64(to), n: q.page_size + 1 };
-      let where = "time >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND time < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
+      let where =
+        "time >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND time < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
       for (const [field, column] of Object.entries(EXACT) as [keyof typeof EXACT, string][]) {
         const v = q[field];
         if (v === undefined) continue;
@@ -84,9 +97,12 @@ export async function eventRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
         params,
       );
       const more = list.length > q.page_size;
-      const items = list
-        .slice(0, q.page_size)
-        .map((r) => ({ ...r, time: iso(r.time), bytes_in: Number(r.bytes_in), bytes_out: Number(r.bytes_out) }));
+      const items = list.slice(0, q.page_size).map((r) => ({
+        ...r,
+        time: iso(r.time),
+        bytes_in: Number(r.bytes_in),
+        bytes_out: Number(r.bytes_out),
+      }));
       req.auditRows = items.length;
       const last = list[q.page_size - 1];
       return { items, next_page_token: more && last ? encodeToken([last.time, last.id]) : null };

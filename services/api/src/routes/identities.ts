@@ -1,10 +1,22 @@
-import type {} from "@fastify/swagger";
 import type { ClickHouseClient } from "@clickhouse/client";
+import type {} from "@fastify/swagger";
 import { httpError } from "@identrail/http";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { resolveIdentity } from "../identity-lookup";
-import { ch64, decodeToken, encodeToken, FilterText, iso, PageSize, parseQuery, Rfc3339, rows, timeRange, queryLimits } from "../query";
+import {
+  ch64,
+  decodeToken,
+  encodeToken,
+  FilterText,
+  iso,
+  PageSize,
+  parseQuery,
+  queryLimits,
+  Rfc3339,
+  rows,
+  timeRange,
+} from "../query";
 
 export const TimelineQuery = z.object({
   from: Rfc3339.optional(),
@@ -49,14 +61,21 @@ interface InventoryRow {
   expired: number;
 }
 
-export async function identityRoutes(app: FastifyInstance, opts: { ch: ClickHouseClient; dormantAfterMs: number }) {
+export async function identityRoutes(
+  app: FastifyInstance,
+  opts: { ch: ClickHouseClient; dormantAfterMs: number },
+) {
   const { ch } = opts;
 
   app.get(
     "/api/v1/identities",
     {
       config: { scope: "read" },
-      schema: { summary: "Identity inventory", tags: ["identities"], querystring: z.toJSONSchema(IdentitiesQuery, { io: "input" }) },
+      schema: {
+        summary: "Identity inventory",
+        tags: ["identities"],
+        querystring: z.toJSONSchema(IdentitiesQuery, { io: "input" }),
+      },
     },
     async (req) => {
       const q = parseQuery(IdentitiesQuery, req.query);
@@ -112,7 +131,9 @@ export async function identityRoutes(app: FastifyInstance, opts: { ch: ClickHous
         ))
           aliases.set(
             r.identity_id,
-            [...new Set(r.aliases.map((a) => (a.startsWith("raw:") ? a.slice(4) : a)))].filter((a) => a !== r.identity_id).sort(),
+            [...new Set(r.aliases.map((a) => (a.startsWith("raw:") ? a.slice(4) : a)))]
+              .filter((a) => a !== r.identity_id)
+              .sort(),
           );
         for (const r of await rows<{ identity_id: string; n: string }>(
           ch,
@@ -149,7 +170,10 @@ export async function identityRoutes(app: FastifyInstance, opts: { ch: ClickHous
 
   app.get<{ Params: { id: string } }>(
     "/api/v1/identities/:id",
-    { config: { scope: "read" }, schema: { summary: "Get an identity by canonical id or any alias (URL-encoded)", tags: ["identities"] } },
+    {
+      config: { scope: "read" },
+      schema: { summary: "Get an identity by canonical id or any alias (URL-encoded)", tags: ["identities"] },
+    },
     async (req) => {
       const ident = await resolveIdentity(ch, req.params.id);
       if (!ident) throw httpError("not_found", "unknown identity");
@@ -205,7 +229,12 @@ export async function identityRoutes(app: FastifyInstance, opts: { ch: ClickHous
       const ident = await resolveIdentity(ch, req.params.id);
       if (!ident) throw httpError("not_found", "unknown identity");
       const { from, to } = timeRange(q.from, q.to, queryLimits.maxRangeMs);
-      const params: Record<string, unknown> = { ids: ident.storedUnder, from: ch64(from), to: ch64(to), n: q.page_size + 1 };
+      const params: Record<string, unknown> = {
+        ids: ident.storedUnder,
+        from: ch64(from),
+        to: ch64(to),
+        n: q.page_size + 1,
+      };
       let keyset = "";
       if (q.kind !== undefined) {
         keyset += " AND type = 'identity_event' AND kind = {kind:String}";
@@ -241,10 +270,16 @@ export async function identityRoutes(app: FastifyInstance, opts: { ch: ClickHous
         params,
       );
       const more = list.length > q.page_size;
-      const items = list.slice(0, q.page_size).map((r) => ({ ...r, time: iso(r.time), bytes: Number(r.bytes) }));
+      const items = list
+        .slice(0, q.page_size)
+        .map((r) => ({ ...r, time: iso(r.time), bytes: Number(r.bytes) }));
       req.auditRows = items.length;
       const last = list[q.page_size - 1];
-      return { identity: ident.id, items, next_page_token: more && last ? encodeToken([last.time, last.id]) : null };
+      return {
+        identity: ident.id,
+        items,
+        next_page_token: more && last ? encodeToken([last.time, last.id]) : null,
+      };
     },
   );
 }

@@ -1,0 +1,4 @@
+export * from "./notifier";
+export * from "./receivers";
+export * from "./send";
+export * from "./ssrf";
