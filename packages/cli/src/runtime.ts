@@ -8,6 +8,7 @@ import { tokenStoreFor } from "@identrail/api";
 import { type Bus, createBus, KafkaBus, prefixedBus } from "@identrail/bus";
 import { type Config, ConfigError, sha256Hex } from "@identrail/config";
 import { logger, startDefaultMetrics } from "@identrail/core";
+import { startInventory, startTailers } from "@identrail/collector";
 import { type DetectorHandle, startDetector } from "@identrail/detector";
 import { createAuthenticator, generateToken } from "@identrail/http";
 import { Notifier, validateNotifyConfig } from "@identrail/notify";
@@ -126,9 +127,12 @@ export async function startRuntime(
     ch: store?.ch,
     logger: opts.logger,
   });
+  // File tailers and the inventory watcher (collector.tail / collector.inventory) publish like HTTP ingest.
+  const tailers = roles.has("collector") && scopedBus ? startTailers(config, { bus: scopedBus, config }) : undefined;
+  const inventory = roles.has("collector") && scopedBus ? await startInventory(config, { bus: scopedBus, config }) : null;
   // Alert routing runs where the API runs; it only reads alerts/alert_state and its own outbox.
   let notifier: Notifier | undefined;
-  if (roles.has("api") && config.routes.length) {
+  if (roles.has("api") && config.routes.length && config.api.notifier) {
     notifier = new Notifier({ ch: store!.ch, config });
     await notifier.start();
   }
@@ -141,6 +145,8 @@ export async function startRuntime(
     generatedToken: token,
     async stop() {
       await app.close();
+      await tailers?.stop();
+      await inventory?.stop();
       await notifier?.stop();
       await detector?.stop();
       await bus?.close();

@@ -33,6 +33,7 @@ function envOverrides(env: NodeJS.ProcessEnv, base: Record<string, any>) {
   if (env.CLICKHOUSE_USER) set(["clickhouse", "username"], env.CLICKHOUSE_USER);
   if (env.CLICKHOUSE_PASSWORD) set(["clickhouse", "password"], env.CLICKHOUSE_PASSWORD);
   if (env.CLICKHOUSE_CLUSTER) set(["clickhouse", "cluster"], env.CLICKHOUSE_CLUSTER);
+  if (env.IDENTRAIL_NOTIFIER) set(["api", "notifier"], !/^(off|false|0|no)$/i.test(env.IDENTRAIL_NOTIFIER));
   if (env.IDENTRAIL_LEARNING_PERIOD) set(["detector", "learning_period"], env.IDENTRAIL_LEARNING_PERIOD);
   const tokens: any[] = [...(c.auth?.tokens ?? [])];
   if (env.IDENTRAIL_TOKENS) tokens.push(...parseTokensEnv(env.IDENTRAIL_TOKENS));

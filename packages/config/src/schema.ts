@@ -222,12 +222,18 @@ export const ConfigSchema = z.object({
         .int()
         .positive()
         .default(64 * 1024),
+      /**
+       * Run the alert notifier in this process. With several API replicas, keep it on exactly one
+       * (IDENTRAIL_NOTIFIER=off on the others): Slack and webhooks have no dedup key of their own.
+       */
+      notifier: z.boolean().default(true),
     })
     .default({
       max_page_size: 1000,
       max_range: 366 * 86_400_000,
       rate_limit_per_minute: 600,
       max_body_bytes: 64 * 1024,
+      notifier: true,
     }),
   /** Collector inputs besides HTTP push (issue 3): file tailers and the Kubernetes inventory watcher. */
   collector: z
