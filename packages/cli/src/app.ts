@@ -7,6 +7,7 @@ import { ingestRoutes } from "@identrail/collector";
 import type { Config } from "@identrail/config";
 import { registry } from "@identrail/core";
 import { type Authenticate, installErrorHandler } from "@identrail/http";
+import { routeRecord } from "@identrail/sources";
 import Fastify, { type FastifyInstance } from "fastify";
 
 export type Role = "collector" | "detector" | "api";
@@ -81,7 +82,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   if (opts.roles.has("collector")) {
     if (!opts.bus) throw new Error("collector role needs a bus");
-    await app.register(ingestRoutes, { bus: opts.bus, config: opts.config, authenticate: opts.authenticate });
+    await app.register(ingestRoutes, {
+      bus: opts.bus,
+      config: opts.config,
+      authenticate: opts.authenticate,
+      // GKE k8s.io entries posted to /ingest/gcp-audit travel on the Kubernetes topic.
+      route: routeRecord,
+    });
   }
   if (opts.roles.has("api")) {
     if (!opts.ch) throw new Error("api role needs ClickHouse");

@@ -3,7 +3,7 @@
  * and clamping of normalized events to the schema's limits (the normalizer does not re-validate).
  */
 import type { NormalizedEvent } from "@identrail/schema";
-import { isObj, type Obj } from "./util";
+import { isObj, type Obj, safeJsonParse } from "./util";
 
 /**
  * A record that decode could split out but not parse (e.g. a Pub/Sub message whose base64 data is
@@ -85,14 +85,16 @@ export function isCredentialKey(lowerKey: string): boolean {
   return SECRET_KEY_NAMES.has(lowerKey);
 }
 
-const clip = (s: string | undefined, max: number) => (s === undefined ? undefined : s.length > max ? s.slice(0, max) : s);
+const clip = (s: string | undefined, max: number) =>
+  s === undefined ? undefined : s.length > max ? s.slice(0, max) : s;
 
 /** Clamps every string and list to the NormalizedEvent schema's limits. */
 export function finishEvent(e: NormalizedEvent): NormalizedEvent {
   const a = e.actor;
   const attrs = (m: Record<string, string>) => {
     const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(m)) if (typeof v === "string" && v !== "") setOwn(out, k.slice(0, 128), clip(v, 2048));
+    for (const [k, v] of Object.entries(m))
+      if (typeof v === "string" && v !== "") setOwn(out, k.slice(0, 128), clip(v, 2048));
     return out;
   };
   return {
@@ -121,7 +123,9 @@ export function finishEvent(e: NormalizedEvent): NormalizedEvent {
     src_ip: clip(e.src_ip, 128) ?? "",
     user_agent: clip(e.user_agent, 2048) ?? "",
     reason: clip(e.reason, 2048) ?? "",
-    status_code: Number.isSafeInteger(e.status_code) ? e.status_code : 0,
+    // HTTP-like codes only (ClickHouse Int32); a forged 2^60 must not overflow the column.
+    status_code:
+      Number.isInteger(e.status_code) && e.status_code >= 0 && e.status_code <= 999 ? e.status_code : 0,
     bytes_in: safeBytes(e.bytes_in),
     bytes_out: safeBytes(e.bytes_out),
     raw_ref: clip(e.raw_ref, 512) ?? "",
@@ -152,4 +156,54 @@ export function safeDecodeUri(s: string): string {
 export function outcomeOf(status: number): "success" | "failure" | "unknown" {
   if (!status) return "unknown";
   return status >= 400 ? "failure" : "success";
+}
+
+const MAX_PUSH_DATA = 4 * 1024 * 1024;
+/**
+ * Pub/Sub push envelope (https://cloud.google.com/pubsub/docs/push#receive_push): `message.data` is the
+ * base64 of what the log sink published (one LogEntry). Returns undefined when `doc` is not an envelope.
+ */
+export function unwrapPubSub(doc: Obj): { value: unknown } | Undecodable | undefined {
+  const msg = isObj(doc.message) ? doc.message : undefined;
+  if (!msg || typeof doc.subscription !== "string") return undefined;
+  const data = msg.data;
+  if (typeof data !== "string" || data.length > MAX_PUSH_DATA)
+    return new Undecodable("Pub/Sub message without usable data");
+  const text = Buffer.from(data, "base64").toString("utf8");
+  const p = safeJsonParse(text);
+  return "error" in p ? new Undecodable(`Pub/Sub message data: ${p.error}`) : { value: p.value };
+}
+
+/** Deepest nesting a record may have. Kubernetes objects stay far below; JSON.stringify overflows near 5000. */
+export const MAX_RECORD_DEPTH = 100;
+
+/**
+ * Whether `v` nests deeper than `limit` (iterative, so the check itself cannot overflow the stack).
+ * JSON.parse accepts millions of levels, but such a record could not be serialized onto the bus.
+ */
+export function tooDeep(v: unknown, limit = MAX_RECORD_DEPTH): boolean {
+  if (typeof v !== "object" || v === null) return false;
+  const stack: [unknown, number][] = [[v, 1]];
+  while (stack.length) {
+    const [x, d] = stack.pop() as [unknown, number];
+    if (d > limit) return true;
+    if (Array.isArray(x)) {
+      for (const y of x) if (typeof y === "object" && y !== null) stack.push([y, d + 1]);
+    } else if (typeof x === "object" && x !== null) {
+      for (const k of Object.keys(x)) {
+        const y = (x as Obj)[k];
+        if (typeof y === "object" && y !== null) stack.push([y, d + 1]);
+      }
+    }
+  }
+  return false;
+}
+export const TOO_DEEP = `record nested deeper than ${MAX_RECORD_DEPTH} levels`;
+
+/**
+ * Own-property lookup in a constant table. `table[name]` with a source-controlled name would return
+ * Object.prototype for "__proto__" and functions for "constructor" or "toString".
+ */
+export function lookup<T>(table: Record<string, T>, key: string | number): T | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
 }

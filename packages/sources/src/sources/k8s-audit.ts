@@ -3,20 +3,169 @@
  * (an EventList per batch) or written by the log backend (one Event per line).
  * Field reference: https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/
  */
-import { err, humanAlias, k8sServiceAccountId, ok, parseServiceAccountUsername, stableId } from "@identrail/core";
+import {
+  err,
+  humanAlias,
+  k8sServiceAccountId,
+  ok,
+  parseServiceAccountUsername,
+  stableId,
+} from "@identrail/core";
 import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
+import { finishEvent, lookup, setOwn, TOO_DEEP, tooDeep, Undecodable, unwrapPubSub } from "../common";
 import type { SourceParser } from "../types";
-import { arr, decodeJsonOrNdjson, eventTime, isObj, type Obj, obj, str, strArr } from "../util";
+import {
+  arr,
+  decodeJsonOrNdjson,
+  eventTime,
+  isObj,
+  type Obj,
+  obj,
+  safeJsonParse,
+  str,
+  strArr,
+} from "../util";
 
 const API_VERSIONS = new Set(["audit.k8s.io/v1", "audit.k8s.io/v1beta1"]);
 
-/** Unwraps the shapes an audit payload arrives in; managed-cluster wrappers are handled by their own unwrappers. */
-export function unwrapK8s(doc: unknown): unknown[] {
-  // One level only: a JSON array of events. Recursing would let nesting depth drive stack depth.
-  if (Array.isArray(doc)) return doc.flatMap((d) => (isObj(d) && d.kind === "EventList" && Array.isArray(d.items) ? d.items : [d]));
+/**
+ * Unwraps the shapes an audit payload arrives in: EventList (webhook backend), arrays, single Events
+ * (log backend lines), AKS diagnostic records (unwrapped to their Event) and GKE Cloud Audit Log
+ * entries (kept whole; `accept` converts them with `gkeEntryToK8sEvent`).
+ * Bounded depth: a few known wrapper levels, so nesting in the input never drives stack depth.
+ */
+export function unwrapK8s(doc: unknown, depth = 0): unknown[] {
+  if (depth > 3) return [doc];
+  if (Array.isArray(doc)) return doc.flatMap((d) => unwrapK8s(d, depth + 1));
   if (!isObj(doc)) return [doc];
   if (doc.kind === "EventList" && Array.isArray(doc.items)) return doc.items;
+  // AKS diagnostic settings → storage account / Event Hub: {"records":[{category, properties:{log}}]}.
+  if (Array.isArray(doc.records)) return doc.records.flatMap((d) => unwrapK8s(d, depth + 1));
+  if (isAksRecord(doc)) return [unwrapAksRecord(doc)];
+  // GKE through Cloud Logging: entries.list responses and Pub/Sub push envelopes from a log sink.
+  if (Array.isArray(doc.entries)) return doc.entries.flatMap((d) => unwrapK8s(d, depth + 1));
+  const push = unwrapPubSub(doc);
+  if (push instanceof Undecodable) return [push];
+  if (push) return unwrapK8s(push.value, depth + 1);
   return [doc];
+}
+
+const AKS_CATEGORIES = new Set(["kube-audit", "kube-audit-admin"]);
+function isAksRecord(d: Obj): boolean {
+  return typeof d.category === "string" && isObj(d.properties) && "log" in d.properties;
+}
+/**
+ * AKS resource logs (https://learn.microsoft.com/azure/aks/monitor-aks-reference#resource-logs):
+ * `properties.log` holds the apiserver's audit Event, as a JSON string (kube-audit) or an object.
+ */
+function unwrapAksRecord(d: Obj): unknown {
+  const category = d.category as string;
+  if (!AKS_CATEGORIES.has(category))
+    return new Undecodable(`AKS record category ${JSON.stringify(category.slice(0, 64))} is not kube-audit`);
+  const log = (d.properties as Obj).log;
+  if (typeof log === "string") {
+    const p = safeJsonParse(log);
+    return "value" in p ? p.value : new Undecodable(`AKS properties.log: ${p.error}`);
+  }
+  return log;
+}
+
+/** A Cloud Audit Log entry written by GKE's apiserver. */
+export function isGkeK8sEntry(r: unknown): boolean {
+  return isObj(r) && isObj(r.protoPayload) && r.protoPayload.serviceName === "k8s.io";
+}
+
+/** google.rpc.Code → HTTP status, as documented in google/rpc/code.proto. */
+export const GRPC_HTTP: Record<number, number> = {
+  0: 200,
+  1: 499,
+  2: 500,
+  3: 400,
+  4: 504,
+  5: 404,
+  6: 409,
+  7: 403,
+  8: 429,
+  9: 400,
+  10: 409,
+  11: 400,
+  12: 501,
+  13: 500,
+  14: 503,
+  15: 500,
+  16: 401,
+};
+
+/**
+ * Parses a GKE resourceName (`core/v1/namespaces/<ns>/secrets/<name>[/<sub>]`,
+ * `rbac.authorization.k8s.io/v1/clusterroles/<name>`); anything else is a non-resource path (`readyz`).
+ */
+export function gkeObjectRef(resourceName: string): Obj | undefined {
+  const segs = resourceName.split("/");
+  if (segs.length < 3 || !/^v\d/.test(segs[1])) return undefined;
+  const rest = segs.slice(2);
+  const ref: Obj = { apiGroup: segs[0] === "core" ? "" : segs[0], apiVersion: segs[1] };
+  if (rest[0] === "namespaces" && rest.length >= 3) {
+    ref.namespace = rest[1];
+    rest.splice(0, 2);
+  }
+  ref.resource = rest[0];
+  if (rest[1]) ref.name = rest[1];
+  if (rest[2]) ref.subresource = rest[2];
+  return ref;
+}
+
+/**
+ * Maps a GKE `k8s.io` LogEntry (https://cloud.google.com/kubernetes-engine/docs/how-to/audit-logging)
+ * onto an audit.k8s.io/v1 Event so one normalizer serves every cluster: methodName
+ * `io.k8s.core.v1.secrets.get` gives the verb, resourceName the objectRef, labels the authorization
+ * annotations, status (google.rpc.Status) the response code. GKE does not expose the apiserver's
+ * auditID; operation.id (or insertId) stands in for it. Request/response bodies are redacted here.
+ */
+export function gkeEntryToK8sEvent(e: Obj): { event: Obj } | { error: string } {
+  const p = e.protoPayload as Obj;
+  const method = str(p.methodName, 512) ?? "";
+  if (!method.startsWith("io.k8s.")) return { error: "GKE entry methodName is not io.k8s.*" };
+  const verb = method.slice(method.lastIndexOf(".") + 1);
+  const auth = obj(p.authenticationInfo);
+  const username = str(auth?.principalEmail, 1024) || str(auth?.principalSubject, 1024);
+  if (!username) return { error: "GKE entry has no authenticationInfo.principalEmail" };
+  const id = str(obj(e.operation)?.id, 256) || str(e.insertId, 256);
+  if (!id) return { error: "GKE entry has neither operation.id nor insertId" };
+  const resourceName = str(p.resourceName, 2048) ?? "";
+  const ref = gkeObjectRef(resourceName);
+  const meta = obj(p.requestMetadata);
+  const status = obj(p.status);
+  const grpc = typeof status?.code === "number" ? status.code : 0;
+  const labels = obj(e.labels) ?? {};
+  const annotations: Obj = {};
+  for (const k of Object.keys(labels))
+    if (k.startsWith("authorization.k8s.io/")) setOwn(annotations, k, labels[k]);
+  const ip = str(meta?.callerIp, 128);
+  const ev: Obj = {
+    kind: "Event",
+    apiVersion: "audit.k8s.io/v1",
+    level: "RequestResponse",
+    auditID: id,
+    stage: "ResponseComplete",
+    verb,
+    user: { username, groups: [] },
+    sourceIPs: ip ? [ip] : [],
+    responseStatus: { code: lookup(GRPC_HTTP, grpc) ?? 500 },
+    requestReceivedTimestamp: e.timestamp,
+    annotations,
+  };
+  if (ref) ev.objectRef = ref;
+  else ev.requestURI = `/${resourceName}`;
+  const ua = str(meta?.callerSuppliedUserAgent, 2048);
+  if (ua) ev.userAgent = ua;
+  const msg = str(status?.message, 1024);
+  if (msg) (ev.responseStatus as Obj).reason = msg;
+  if (p.request !== undefined) ev.requestObject = p.request;
+  if (p.response !== undefined) ev.responseObject = p.response;
+  const cluster = str(obj(obj(e.resource)?.labels)?.cluster_name, 256);
+  if (cluster) ev.annotations = { ...annotations, "identrail.io/gke-cluster": cluster };
+  return { event: redactK8sEvent(ev) };
 }
 
 const VERB_MAP: Record<string, Verb> = {
@@ -37,7 +186,8 @@ const FINAL_STAGES = new Set(["ResponseComplete", "Panic"]);
 export function validateK8sEvent(r: unknown): string | null {
   if (!isObj(r)) return "record is not a JSON object";
   const av = r.apiVersion;
-  if (av !== undefined && !API_VERSIONS.has(av as string)) return "unsupported apiVersion (want audit.k8s.io/v1 or v1beta1)";
+  if (av !== undefined && !API_VERSIONS.has(av as string))
+    return "unsupported apiVersion (want audit.k8s.io/v1 or v1beta1)";
   if (r.kind !== undefined && r.kind !== "Event") return "kind is not Event";
   if (typeof r.auditID !== "string" || r.auditID === "") return "missing auditID";
   if (typeof r.stage !== "string") return "missing stage";
@@ -52,7 +202,7 @@ export function validateK8sEvent(r: unknown): string | null {
 const SECRET_RESOURCES = new Set(["secrets", "tokenrequests"]);
 const SECRET_KINDS = new Set(["Secret", "SecretList", "TokenRequest"]);
 
-function redactDeep(v: unknown, depth = 0): unknown {
+export function redactDeep(v: unknown, depth = 0): unknown {
   if (depth > 64) return "[redacted: too deep]";
   if (Array.isArray(v)) return v.map((x) => redactDeep(x, depth + 1));
   if (!isObj(v)) return v;
@@ -60,7 +210,7 @@ function redactDeep(v: unknown, depth = 0): unknown {
     return { kind: v.kind, apiVersion: v.apiVersion, metadata: redactMeta(v.metadata), redacted: true };
   }
   const out: Obj = {};
-  for (const k of Object.keys(v)) out[k] = redactDeep(v[k], depth + 1);
+  for (const k of Object.keys(v)) setOwn(out, k, redactDeep(v[k], depth + 1));
   return out;
 }
 function redactMeta(m: unknown) {
@@ -86,7 +236,8 @@ export function redactK8sEvent(r: Obj): Obj {
 }
 
 function principalType(username: string, groups: string[]): IdentityType {
-  if (parseServiceAccountUsername(username) || groups.includes("system:serviceaccounts")) return "service_account";
+  if (parseServiceAccountUsername(username) || groups.includes("system:serviceaccounts"))
+    return "service_account";
   if (username.startsWith("system:node:")) return "workload";
   if (username.startsWith("system:")) return "unknown";
   return "human";
@@ -98,7 +249,11 @@ function extraFirst(extra: Obj | undefined, key: string): string | undefined {
   return Array.isArray(v) ? str(v[0]) : str(v);
 }
 
-export function k8sResourceUri(cluster: string, ref: Obj | undefined, requestURI: string | undefined): string {
+export function k8sResourceUri(
+  cluster: string,
+  ref: Obj | undefined,
+  requestURI: string | undefined,
+): string {
   if (!ref) return `k8s://${cluster}/_/nonresource${requestURI ? requestURI.split("?")[0] : ""}`;
   const ns = str(ref.namespace) || "_";
   const res = str(ref.resource) ?? "unknown";
@@ -111,7 +266,11 @@ export function k8sResourceUri(cluster: string, ref: Obj | undefined, requestURI
 }
 
 /** Builds the normalized event; shared with the GKE and AKS wrappers, which carry the same Event. */
-export function normalizeK8sEvent(r: Obj, cluster: string, receivedAt: string): NormalizedEvent | { error: string } | { skipped: string } {
+export function normalizeK8sEvent(
+  r: Obj,
+  cluster: string,
+  receivedAt: string,
+): NormalizedEvent | { error: string } | { skipped: string } {
   const invalid = validateK8sEvent(r);
   if (invalid) return { error: invalid };
   const stage = r.stage as string;
@@ -135,7 +294,7 @@ export function normalizeK8sEvent(r: Obj, cluster: string, receivedAt: string): 
   const decision = str(annotations["authorization.k8s.io/decision"]);
   const failed = code >= 400 || decision === "forbid";
   const verbRaw = r.verb as string;
-  const verb: Verb = sub && EXEC_SUBRESOURCES.has(sub) ? "exec" : (VERB_MAP[verbRaw] ?? "other");
+  const verb: Verb = sub && EXEC_SUBRESOURCES.has(sub) ? "exec" : (lookup(VERB_MAP, verbRaw) ?? "other");
   const sourceIPs = strArr(r.sourceIPs, 16);
   const attrs: Record<string, string> = { stage, level: str(r.level) ?? "" };
   const put = (k: string, v: string | undefined) => {
@@ -155,7 +314,8 @@ export function normalizeK8sEvent(r: Obj, cluster: string, receivedAt: string): 
   put("groups", groups.join(","));
   put("user_uid", str(user.uid));
   const credentialId = extraFirst(extra, "authentication.kubernetes.io/credential-id");
-  return {
+  // finishEvent clamps to the schema (a forged responseStatus.code of 2^60 must not reach ClickHouse).
+  return finishEvent({
     id: stableId("k8s-audit", r.auditID as string, stage),
     class_uid: 6003,
     source: "k8s-audit",
@@ -190,7 +350,7 @@ export function normalizeK8sEvent(r: Obj, cluster: string, receivedAt: string): 
     bytes_out: 0,
     raw_ref: `${r.auditID as string}/${stage}`,
     attrs: { ...attrs, ...workloadAttrs(r, ref) },
-  };
+  });
 }
 
 /** Primary alias first (see @identrail/core identity-ids), then aliases this event proves. */
@@ -261,19 +421,42 @@ function gpuCount(q: Obj | undefined): number {
 export const k8sAudit: SourceParser = {
   source: "k8s-audit",
   contentTypes: ["application/json", "application/x-ndjson", "application/jsonl", "text/plain"],
-  decode: (text) => decodeJsonOrNdjson(text, unwrapK8s),
+  decode: (text) => decodeJsonOrNdjson(text, (d) => unwrapK8s(d)),
   accept(record) {
-    const invalid = validateK8sEvent(record);
+    if (tooDeep(record)) return err(TOO_DEEP);
+    if (record instanceof Undecodable) return err(record.reason);
+    // GKE entries are converted at the collector: what travels on is a plain, redacted audit Event.
+    let ev: unknown = record;
+    if (isGkeK8sEntry(record)) {
+      const g = gkeEntryToK8sEvent(record as Obj);
+      if ("error" in g) return err(g.error);
+      ev = g.event;
+    }
+    const invalid = validateK8sEvent(ev);
     if (invalid) return err(invalid);
-    const r = record as Obj;
+    const r = ev as Obj;
     const user = r.user as Obj;
     const key = str(user.username) ?? "system:anonymous";
     return ok({ key, record: redactK8sEvent(r) });
   },
-  redact: (record) => (isObj(record) ? redactK8sEvent(record) : undefined),
+  redact: (record) => {
+    if (tooDeep(record)) return { redacted: TOO_DEEP };
+    if (isGkeK8sEntry(record)) {
+      const g = gkeEntryToK8sEvent(record as Obj);
+      return "error" in g ? undefined : g.event;
+    }
+    return isObj(record) ? redactK8sEvent(record) : undefined;
+  },
   normalize(record, ctx) {
+    if (tooDeep(record)) return err(TOO_DEEP);
     if (!isObj(record)) return err("record is not a JSON object");
-    const n = normalizeK8sEvent(record, ctx.cluster, ctx.receivedAt);
+    let ev: Obj = record;
+    if (isGkeK8sEntry(record)) {
+      const g = gkeEntryToK8sEvent(record);
+      if ("error" in g) return err(g.error);
+      ev = g.event;
+    }
+    const n = normalizeK8sEvent(ev, ctx.cluster, ctx.receivedAt);
     if ("error" in n) return err(n.error);
     if ("skipped" in n) return ok({ events: [], skipped: n.skipped });
     return ok({ events: [n] });

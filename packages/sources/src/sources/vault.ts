@@ -13,7 +13,7 @@
  */
 import { err, k8sServiceAccountId, ok, parseServiceAccountUsername, stableId } from "@identrail/core";
 import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
-import { attrSetter, finishEvent, mapDeep, REDACTED, setOwn } from "../common";
+import { attrSetter, finishEvent, lookup, REDACTED, setOwn, TOO_DEEP, tooDeep } from "../common";
 import type { SourceParser } from "../types";
 import { decodeJsonOrNdjson, eventTime, isObj, type Obj, obj, str, strArr } from "../util";
 
@@ -28,7 +28,8 @@ function validate(r: unknown): string | null {
   if (!isObj(r)) return "record is not a JSON object";
   const type = r.type;
   if (typeof type !== "string") return "missing type";
-  if (!ENTRY_TYPES.has(type)) return `unsupported Vault audit entry type ${JSON.stringify(type.slice(0, 40))} (want request or response)`;
+  if (!ENTRY_TYPES.has(type))
+    return `unsupported Vault audit entry type ${JSON.stringify(type.slice(0, 40))} (want request or response)`;
   const req = obj(r.request);
   if (!req) return "missing request";
   if (typeof req.path !== "string") return "missing request.path";
@@ -40,15 +41,19 @@ function validate(r: unknown): string | null {
 }
 
 /** Keeps HMACs; any other scalar under a data/secret subtree is replaced (it may be a plaintext value). */
-function scrubNonHmac(v: unknown): unknown {
+function scrubNonHmac(v: unknown, depth = 0): unknown {
   if (typeof v === "string") return v.startsWith(HMAC_PREFIX) ? v : REDACTED;
   if (typeof v === "number") return REDACTED;
   if (v === null || typeof v === "boolean") return v;
-  return mapDeep(v, (_k, val) =>
-    typeof val === "string" ? (val.startsWith(HMAC_PREFIX) ? val : REDACTED) : typeof val === "number" ? REDACTED : undefined,
-  );
+  if (depth > 64) return REDACTED;
+  if (Array.isArray(v)) return v.map((x) => scrubNonHmac(x, depth + 1));
+  if (!isObj(v)) return REDACTED;
+  const out: Obj = {};
+  for (const k of Object.keys(v)) setOwn(out, k, scrubNonHmac(v[k], depth + 1));
+  return out;
 }
-const hmacOnly = (v: unknown) => (typeof v === "string" && !v.startsWith(HMAC_PREFIX) && v !== "" ? REDACTED : v);
+const hmacOnly = (v: unknown) =>
+  typeof v === "string" && !v.startsWith(HMAC_PREFIX) && v !== "" ? REDACTED : v;
 
 /** Token fields inside an auth block: a raw client token is a live credential. */
 function redactAuth(a: unknown): unknown {
@@ -113,7 +118,11 @@ function serviceAccountOf(meta: Obj | undefined): { namespace: string; name: str
   return null;
 }
 
-export function normalizeVault(r: Obj, cluster: string, receivedAt: string): NormalizedEvent | { error: string } | { skipped: string } {
+export function normalizeVault(
+  r: Obj,
+  cluster: string,
+  receivedAt: string,
+): NormalizedEvent | { error: string } | { skipped: string } {
   const invalid = validate(r);
   if (invalid) return { error: invalid };
   const t = eventTime(r.time);
@@ -138,14 +147,24 @@ export function normalizeVault(r: Obj, cluster: string, receivedAt: string): Nor
   if (!sa && email?.includes("@")) links.push(`human:${email.toLowerCase()}`);
   // No entity (root or orphan token): the token accessor is the most specific handle we have.
   if (links.length === 0 && accessor) links.push(`vault-accessor:${accessor}`);
-  const type: IdentityType = sa ? "service_account" : email?.includes("@") ? "human" : entityId ? "service_account" : "unknown";
+  // A rejected (unknown or expired) token has no auth details: its HMAC still tells repeated attempts apart.
+  const tokenHmac = str(req.client_token, 512);
+  const token = tokenHmac?.startsWith(HMAC_PREFIX) ? tokenHmac : undefined;
+  if (links.length === 0 && token) links.push(`vault-token:${token}`);
+  const type: IdentityType = sa
+    ? "service_account"
+    : email?.includes("@")
+      ? "human"
+      : entityId
+        ? "service_account"
+        : "unknown";
 
   const path = str(req.path, 3000) ?? "";
   const operation = str(req.operation, 64) ?? "";
   const mountType = str(req.mount_type, 64) || str(res?.mount_type, 64) || "";
   const mountPoint = str(req.mount_point, 512);
   const isLogin = /^auth\/.+\/login(\/|$)/.test(path);
-  const verb: Verb = isLogin ? "auth" : (VERBS[operation] ?? "other");
+  const verb: Verb = isLogin ? "auth" : (lookup(VERBS, operation) ?? "other");
   let resourceType = mountType || "unknown";
   if (mountType === "kv" && operation === "read") {
     // KV v2 splits values (data/) from metadata (metadata/); only a known mount point lets us tell them apart.
@@ -181,7 +200,7 @@ export function normalizeVault(r: Obj, cluster: string, receivedAt: string): Nor
     cluster,
     identity_id: "",
     actor: {
-      principal: displayName ?? entityId ?? accessor ?? "anonymous",
+      principal: displayName ?? entityId ?? accessor ?? (token ? "vault-token" : "anonymous"),
       type,
       display_name: displayName,
       uid: entityId,
@@ -192,7 +211,12 @@ export function normalizeVault(r: Obj, cluster: string, receivedAt: string): Nor
     },
     operation,
     verb,
-    resource: { uri: `vault://${path}`, type: resourceType, name: path, namespace: str(obj(req.namespace)?.path, 256) },
+    resource: {
+      uri: `vault://${path}`,
+      type: resourceType,
+      name: path,
+      namespace: str(obj(req.namespace)?.path, 256),
+    },
     src_ip: str(req.remote_address, 128) ?? "",
     user_agent: userAgent(req),
     outcome: error ? "failure" : "success",
@@ -218,6 +242,7 @@ export const vault: SourceParser = {
   contentTypes: ["application/json", "application/x-ndjson", "application/jsonl", "text/plain"],
   decode: (text) => decodeJsonOrNdjson(text, unwrap),
   accept(record) {
+    if (tooDeep(record)) return err(TOO_DEEP);
     const invalid = validate(record);
     if (invalid) return err(invalid);
     const r = record as Obj;
@@ -225,8 +250,10 @@ export const vault: SourceParser = {
     const key = str(a?.entity_id) || str(a?.display_name) || str(a?.accessor) || "anonymous";
     return ok({ key, record: redactVault(r) });
   },
-  redact: (record) => (isObj(record) ? redactVault(record) : undefined),
+  redact: (record) =>
+    tooDeep(record) ? { redacted: TOO_DEEP } : isObj(record) ? redactVault(record) : undefined,
   normalize(record, ctx) {
+    if (tooDeep(record)) return err(TOO_DEEP);
     if (!isObj(record)) return err("record is not a JSON object");
     const n = normalizeVault(record, ctx.cluster, ctx.receivedAt);
     if ("error" in n) return err(n.error);

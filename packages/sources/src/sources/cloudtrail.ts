@@ -1,0 +1,468 @@
+/**
+ * AWS CloudTrail records: log files as delivered to S3 (`{"Records":[…]}`; the collector gunzips),
+ * EventBridge events (`{"detail-type":"AWS API Call via CloudTrail","detail":{…}}`) and bare records.
+ * Record reference: https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
+ * userIdentity: https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html
+ * S3 data events: https://docs.aws.amazon.com/AmazonS3/latest/userguide/cloudtrail-logging-s3-info.html
+ * Secrets Manager: https://docs.aws.amazon.com/secretsmanager/latest/userguide/monitoring-cloudtrail.html
+ */
+import {
+  awsRoleAlias,
+  awsUserAlias,
+  err,
+  k8sServiceAccountId,
+  ok,
+  parseServiceAccountUsername,
+  stableId,
+} from "@identrail/core";
+import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
+import {
+  attrSetter,
+  finishEvent,
+  isCredentialKey,
+  lookup,
+  redactKeys,
+  safeDecodeUri,
+  setOwn,
+  TOO_DEEP,
+  tooDeep,
+} from "../common";
+import type { SourceParser } from "../types";
+import { arr, decodeJsonOrNdjson, eventTime, isObj, nonNegInt, type Obj, obj, str, strArr } from "../util";
+
+function unwrap(doc: unknown, depth = 0): unknown[] {
+  if (depth > 4) return [doc];
+  if (Array.isArray(doc)) return doc.flatMap((d) => unwrap(d, depth + 1));
+  if (!isObj(doc)) return [doc];
+  if (Array.isArray(doc.Records)) return doc.Records;
+  // EventBridge wraps the CloudTrail record in `detail`.
+  if (typeof doc["detail-type"] === "string" && isObj(doc.detail)) return [doc.detail];
+  return [doc];
+}
+
+function validate(r: unknown): string | null {
+  if (!isObj(r)) return "record is not a JSON object";
+  const v = r.eventVersion;
+  if (v !== undefined && (typeof v !== "string" || !/^1\.\d+$/.test(v)))
+    return "unsupported eventVersion (want 1.x)";
+  if (typeof r.eventName !== "string" || r.eventName === "") return "missing eventName";
+  if (typeof r.eventSource !== "string" || r.eventSource === "") return "missing eventSource";
+  if (!isObj(r.userIdentity)) return "missing userIdentity";
+  if (typeof r.eventID !== "string" || r.eventID === "") return "missing eventID";
+  const t = eventTime(r.eventTime);
+  if ("error" in t) return t.error;
+  return null;
+}
+
+/** Secret values never appear in CloudTrail by design; this guards against a future field or a forged record. */
+export function redactCloudTrail(r: Obj): Obj {
+  const out: Obj = {};
+  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  for (const k of ["requestParameters", "responseElements", "additionalEventData", "serviceEventDetails"]) {
+    if (k in out) out[k] = redactKeys(out[k], isCredentialKey);
+  }
+  return out;
+}
+
+interface ActorInfo {
+  principal: string;
+  type: IdentityType;
+  links: string[];
+  session?: string;
+  credential?: string;
+  attrs: Record<string, string>;
+}
+
+const SA_SUFFIX = /system:serviceaccount:([^:\s]+):([^:\s]+)$/;
+
+/** Every actor gets at least one alias: ARNs whose account is not 12 digits (test data, partitions) keep the raw ARN. */
+function actorOf(r: Obj, cluster: string): ActorInfo {
+  const a = actorOfType(r, cluster);
+  if (a.links.length === 0) {
+    const u = r.userIdentity as Obj;
+    const id = str(u.arn, 1024) || str(u.principalId, 512);
+    if (id) a.links.push(`aws-principal:${id}`);
+  }
+  return a;
+}
+
+function actorOfType(r: Obj, cluster: string): ActorInfo {
+  const u = r.userIdentity as Obj;
+  const type = str(u.type, 64) ?? "";
+  const arn = str(u.arn, 1024) ?? "";
+  const attrs: Record<string, string> = {};
+  const put = attrSetter(attrs);
+  put("identity_type", type);
+  put("principal_id", str(u.principalId, 512));
+  put("account_id", str(u.accountId, 32));
+  const credential = str(u.accessKeyId, 128) || undefined;
+  const ctx = obj(u.sessionContext);
+  const issuer = obj(ctx?.sessionIssuer);
+  const mfa = str(obj(ctx?.attributes)?.mfaAuthenticated);
+  put("mfa_authenticated", mfa);
+  // sts:SourceIdentity is set by the original caller and survives role chaining (names the person behind a session).
+  put("source_identity", str(ctx?.sourceIdentity, 256));
+  const webId = obj(ctx?.webIdFederationData);
+  put("federated_provider", str(webId?.federatedProvider, 1024));
+  put("invoked_by", str(u.invokedBy, 256));
+  switch (type) {
+    case "AssumedRole": {
+      const role = awsRoleAlias(str(issuer?.arn, 1024) ?? "") ?? awsRoleAlias(arn);
+      put("session_issuer", str(issuer?.arn, 1024));
+      return {
+        principal: arn || (str(u.principalId) ?? "unknown"),
+        type: "cloud_role",
+        links: role ? [role] : [],
+        session: arn || undefined,
+        credential,
+        attrs,
+      };
+    }
+    case "IAMUser": {
+      const user = awsUserAlias(arn);
+      return {
+        principal: arn || (str(u.userName) ?? "unknown"),
+        type: "unknown",
+        links: user ? [user] : [],
+        credential,
+        attrs,
+      };
+    }
+    case "Root": {
+      const acct = str(u.accountId, 32) ?? /::(\d{12}):root$/.exec(arn)?.[1];
+      return {
+        principal: arn || "root",
+        type: "human",
+        links: acct ? [`aws-user:${acct}:root`] : [],
+        credential,
+        attrs,
+      };
+    }
+    case "WebIdentityUser":
+    case "SAMLUser":
+      return webIdentityActor(r, u, cluster, credential, attrs);
+    case "FederatedUser": {
+      const m = /^arn:aws[a-z-]*:sts::(\d{12}):federated-user\/(.+)$/.exec(arn);
+      return {
+        principal: arn || "federated-user",
+        type: "human",
+        links: m ? [`aws-federated:${m[1]}:${m[2]}`] : [],
+        credential,
+        attrs,
+      };
+    }
+    case "AWSService": {
+      const svc = str(u.invokedBy, 256) ?? "aws-service";
+      return { principal: svc, type: "workload", links: [`aws-service:${svc}`], credential, attrs };
+    }
+    default: {
+      const principal = arn || str(u.principalId, 512) || str(u.accountId, 32) || "unknown";
+      const role = arn ? (awsRoleAlias(arn) ?? awsUserAlias(arn)) : null;
+      return {
+        principal,
+        type: role?.startsWith("aws-role:") ? "cloud_role" : "unknown",
+        links: role ? [role] : [],
+        credential,
+        attrs,
+      };
+    }
+  }
+}
+
+/**
+ * AssumeRoleWithWebIdentity: the caller is the token's subject. An EKS IRSA token's subject is
+ * `system:serviceaccount:<ns>:<name>` (userName, and the tail of principalId), so the Kubernetes service
+ * account is the actor, and the role it received is linked: the record proves the SA holds that role.
+ */
+function webIdentityActor(
+  r: Obj,
+  u: Obj,
+  cluster: string,
+  credential: string | undefined,
+  attrs: Record<string, string>,
+): ActorInfo {
+  const userName = str(u.userName, 1024) ?? "";
+  const principalId = str(u.principalId, 1024) ?? "";
+  const provider = str(u.identityProvider, 1024) ?? "";
+  attrSetter(attrs)("identity_provider", provider);
+  const m = SA_SUFFIX.exec(userName) ?? SA_SUFFIX.exec(principalId);
+  const sa = m ? parseServiceAccountUsername(`system:serviceaccount:${m[1]}:${m[2]}`) : null;
+  const links: string[] = [];
+  let type: IdentityType = "unknown";
+  if (sa) {
+    links.push(k8sServiceAccountId(cluster, sa.namespace, sa.name));
+    type = "service_account";
+  } else if (userName || principalId) {
+    links.push(`web-identity:${provider}:${userName || principalId}`);
+  }
+  const req = obj(r.requestParameters);
+  const res = obj(r.responseElements);
+  for (const a of [str(req?.roleArn, 1024), str(obj(res?.assumedRoleUser)?.arn, 1024)]) {
+    const role = a ? awsRoleAlias(a) : null;
+    if (role) links.push(role);
+  }
+  return { principal: userName || principalId || "web-identity", type, links, credential, attrs };
+}
+
+const SM_VERBS: Record<string, [Verb, string]> = {
+  GetSecretValue: ["read", "secret"],
+  BatchGetSecretValue: ["read", "secret"],
+  ListSecrets: ["list", "secret"],
+  ListSecretVersionIds: ["list", "secret-metadata"],
+  DescribeSecret: ["read", "secret-metadata"],
+  GetResourcePolicy: ["read", "secret-metadata"],
+  CreateSecret: ["create", "secret"],
+  PutSecretValue: ["write", "secret"],
+  UpdateSecret: ["update", "secret"],
+  UpdateSecretVersionStage: ["update", "secret"],
+  RotateSecret: ["update", "secret"],
+  CancelRotateSecret: ["update", "secret"],
+  DeleteSecret: ["delete", "secret"],
+  RestoreSecret: ["update", "secret"],
+  PutResourcePolicy: ["update", "secret-metadata"],
+  DeleteResourcePolicy: ["update", "secret-metadata"],
+  TagResource: ["update", "secret-metadata"],
+  UntagResource: ["update", "secret-metadata"],
+};
+
+/** `arn:aws:secretsmanager:<region>:<acct>:secret:<name>-<6 random chars>` or a plain name. */
+function secretRef(id: string, account: string, region: string) {
+  const m = /^arn:aws[a-z-]*:secretsmanager:([^:]*):(\d*):secret:(.+)$/.exec(id);
+  // AWS appends "-" and 6 random characters to the name in a secret's ARN; the name alone identifies it.
+  if (m)
+    return { account: m[2] || account, region: m[1] || region, name: m[3].replace(/-[A-Za-z0-9]{6}$/, "") };
+  return { account, region, name: id };
+}
+
+const S3_VERBS: Record<string, Verb> = {
+  GetObject: "read",
+  GetObjectVersion: "read",
+  SelectObjectContent: "read",
+  RestoreObject: "other",
+  HeadObject: "other",
+  PutObject: "write",
+  CopyObject: "write",
+  UploadPart: "write",
+  UploadPartCopy: "write",
+  CompleteMultipartUpload: "write",
+  CreateMultipartUpload: "other",
+  PostObject: "write",
+  DeleteObject: "delete",
+  DeleteObjects: "delete",
+  DeleteObjectVersion: "delete",
+  ListObjects: "list",
+  ListObjectsV2: "list",
+  ListObjectVersions: "list",
+  ListBucket: "list",
+  ListMultipartUploadParts: "list",
+  PutObjectAcl: "update",
+  PutObjectTagging: "update",
+  PutBucketPolicy: "update",
+  DeleteBucketPolicy: "update",
+  PutBucketAcl: "update",
+};
+
+function verbFromName(name: string): Verb {
+  if (/^(Get|Describe|Head|Lookup|Search|Select|BatchGet)/.test(name)) return "read";
+  if (/^List/.test(name)) return "list";
+  if (/^(Create|Run|Start|Launch)/.test(name)) return "create";
+  if (/^(Put|Update|Modify|Attach|Detach|Set|Tag|Untag|Add|Remove|Replace|Enable|Disable|Rotate)/.test(name))
+    return "update";
+  if (/^(Delete|Terminate|Stop|Revoke|Deregister)/.test(name)) return "delete";
+  return "other";
+}
+
+/** s3 ARN `arn:aws:s3:::bucket/key` → [bucket, key]. */
+function s3Arn(a: string): [string, string] | null {
+  const m = /^arn:aws[a-z-]*:s3:::([^/]+)(?:\/(.*))?$/.exec(a);
+  return m ? [m[1], m[2] ?? ""] : null;
+}
+
+function statusFor(errorCode: string): number {
+  if (/AccessDenied|Unauthorized|Forbidden/i.test(errorCode)) return 403;
+  if (/NotFound|NoSuch/i.test(errorCode)) return 404;
+  if (/Throttl|TooManyRequests|SlowDown/i.test(errorCode)) return 429;
+  if (/InvalidClientTokenId|ExpiredToken|InvalidToken|SignatureDoesNotMatch/i.test(errorCode)) return 401;
+  if (/InternalError|InternalFailure|ServiceUnavailable/i.test(errorCode)) return 500;
+  return 400;
+}
+
+export function normalizeCloudTrail(
+  r: Obj,
+  cluster: string,
+  receivedAt: string,
+): NormalizedEvent[] | { error: string } {
+  const invalid = validate(r);
+  if (invalid) return { error: invalid };
+  const t = eventTime(r.eventTime);
+  if ("error" in t) return { error: t.error };
+  const actor = actorOf(r, cluster);
+  const eventName = r.eventName as string;
+  const eventSource = r.eventSource as string;
+  const eventID = r.eventID as string;
+  const req = obj(r.requestParameters);
+  const extra = obj(r.additionalEventData);
+  const account = str(r.recipientAccountId, 32) ?? str((r.userIdentity as Obj).accountId, 32) ?? "";
+  const region = str(r.awsRegion, 64) ?? "";
+  const errorCode = str(r.errorCode, 256) ?? "";
+  const errorMessage = str(r.errorMessage, 1500) ?? "";
+  const status = errorCode ? statusFor(errorCode) : 200;
+  const attrs: Record<string, string> = {};
+  const put = attrSetter(attrs);
+  put("event_source", eventSource);
+  put("aws_region", region);
+  put("account_id", account);
+  put("event_category", str(r.eventCategory, 64));
+  put("event_type", str(r.eventType, 64));
+  put("read_only", typeof r.readOnly === "boolean" ? String(r.readOnly) : str(r.readOnly, 8));
+  put("request_id", str(r.requestID, 256));
+  put("vpc_endpoint", str(r.vpcEndpointId, 256));
+  put("error_code", errorCode);
+  put("tls_host", str(obj(r.tlsDetails)?.clientProvidedHostHeader, 512));
+  put("session_credential_from_console", str(r.sessionCredentialFromConsole, 16));
+
+  const base = (
+    uri: string,
+    type: string,
+    verb: Verb,
+    name: string | undefined,
+    i: number,
+  ): NormalizedEvent => ({
+    id: i === 0 ? stableId("cloudtrail", eventID) : stableId("cloudtrail", eventID, i),
+    class_uid: 6003,
+    source: "cloudtrail",
+    time: t.time,
+    received_at: receivedAt,
+    cluster,
+    identity_id: "",
+    actor: {
+      principal: actor.principal,
+      type: actor.type,
+      groups: [],
+      credential_id: actor.credential,
+      session: actor.session,
+      links: actor.links,
+      attrs: actor.attrs,
+    },
+    operation: eventName,
+    verb,
+    resource: { uri, type, name },
+    src_ip: str(r.sourceIPAddress, 128) ?? "",
+    user_agent: str(r.userAgent, 2048) ?? "",
+    outcome: errorCode ? "failure" : "success",
+    status_code: status,
+    reason: errorCode ? (errorMessage ? `${errorCode}: ${errorMessage}` : errorCode) : "",
+    bytes_in: 0,
+    bytes_out: 0,
+    raw_ref: eventID,
+    attrs: { ...attrs },
+  });
+
+  if (eventSource === "secretsmanager.amazonaws.com") {
+    const [verb, type] = lookup(SM_VERBS, eventName) ?? [verbFromName(eventName), "secret"];
+    const ids = eventName === "BatchGetSecretValue" ? strArr(req?.secretIdList, 64) : [];
+    const one = str(req?.secretId, 2048) ?? str(req?.name, 2048);
+    if (one) ids.push(one);
+    if (ids.length === 0) {
+      // ListSecrets, or a batch by filters: the whole account/region's secrets are the target.
+      return [finishEvent(base(`aws-secretsmanager://${account}/${region}/*`, type, verb, undefined, 0))];
+    }
+    return ids.map((id, i) => {
+      const s = secretRef(id, account, region);
+      const e = base(`aws-secretsmanager://${s.account}/${s.region}/${s.name}`, type, verb, s.name, i);
+      if (id.startsWith("arn:")) e.attrs.secret_arn = id;
+      if (ids.length > 1) e.attrs.batch_size = String(ids.length);
+      return finishEvent(e);
+    });
+  }
+
+  if (eventSource === "s3.amazonaws.com") {
+    const verb = lookup(S3_VERBS, eventName) ?? verbFromName(eventName);
+    let bucket = str(req?.bucketName, 256) ?? "";
+    let key = str(req?.key, 2048);
+    if (key === undefined) {
+      // Some data events carry the key only in resources[] (AWS::S3::Object ARN).
+      for (const res of arr(r.resources)) {
+        const a = obj(res);
+        if (str(a?.type) !== "AWS::S3::Object") continue;
+        const p = s3Arn(str(a?.ARN, 3000) ?? "");
+        if (p && (!bucket || p[0] === bucket)) {
+          bucket = p[0];
+          key = p[1];
+          break;
+        }
+      }
+    }
+    const e = base(
+      `s3://${bucket}/${key ?? ""}`,
+      key ? "object" : "bucket",
+      verb,
+      key || bucket || undefined,
+      0,
+    );
+    e.bytes_in = nonNegInt(extra?.bytesTransferredIn);
+    e.bytes_out = nonNegInt(extra?.bytesTransferredOut);
+    const copy = str(req?.["x-amz-copy-source"], 3000) ?? str(req?.copySource, 3000);
+    if (copy) e.attrs.copy_source = copySourceUri(copy);
+    if (bucket) e.attrs.bucket = bucket;
+    return [finishEvent(e)];
+  }
+
+  if (eventSource === "sts.amazonaws.com" || str(req?.roleArn)) {
+    const roleArn = str(req?.roleArn, 1024);
+    const role = roleArn ? awsRoleAlias(roleArn) : null;
+    const verb: Verb =
+      eventName.startsWith("AssumeRole") || eventName === "GetFederationToken"
+        ? "auth"
+        : verbFromName(eventName);
+    const e = base(
+      roleArn ?? `aws://${eventSource}/${eventName}`,
+      roleArn ? "role" : "api",
+      verb,
+      roleArn,
+      0,
+    );
+    if (role) e.attrs.target_role = role;
+    const sessionName = str(req?.roleSessionName, 256);
+    if (sessionName) e.attrs.role_session_name = sessionName;
+    return [finishEvent(e)];
+  }
+
+  return [
+    finishEvent(base(`aws://${eventSource}/${eventName}`, "api", verbFromName(eventName), undefined, 0)),
+  ];
+}
+
+/** `x-amz-copy-source` is `bucket/key` (URL-encoded, optionally `?versionId=`), with or without a leading slash. */
+function copySourceUri(v: string): string {
+  const [path, query] = v.split("?", 2);
+  const p = safeDecodeUri(path.replace(/^\//, ""));
+  const arnish = s3Arn(p);
+  const uri = arnish ? `s3://${arnish[0]}/${arnish[1]}` : `s3://${p}`;
+  const version = query ? /(?:^|&)versionId=([^&]*)/.exec(query)?.[1] : undefined;
+  return version ? `${uri}?versionId=${version}` : uri;
+}
+
+export const cloudtrail: SourceParser = {
+  source: "cloudtrail",
+  contentTypes: ["application/json", "application/x-ndjson", "application/jsonl", "text/plain"],
+  decode: (text) => decodeJsonOrNdjson(text, (d) => unwrap(d)),
+  accept(record) {
+    if (tooDeep(record)) return err(TOO_DEEP);
+    const invalid = validate(record);
+    if (invalid) return err(invalid);
+    const r = record as Obj;
+    const u = r.userIdentity as Obj;
+    const key = str(u.arn) || str(u.userName) || str(u.principalId) || str(u.invokedBy) || "unknown";
+    return ok({ key, record: redactCloudTrail(r) });
+  },
+  redact: (record) =>
+    tooDeep(record) ? { redacted: TOO_DEEP } : isObj(record) ? redactCloudTrail(record) : undefined,
+  normalize(record, ctx) {
+    if (tooDeep(record)) return err(TOO_DEEP);
+    if (!isObj(record)) return err("record is not a JSON object");
+    const n = normalizeCloudTrail(record, ctx.cluster, ctx.receivedAt);
+    if ("error" in n) return err(n.error);
+    return ok({ events: n });
+  },
+};

@@ -1,0 +1,296 @@
+/**
+ * Amazon S3 server access log lines: https://docs.aws.amazon.com/AmazonS3/latest/userguide/LogFormat.html
+ * Space-separated fields; Request-URI, Referer and User-Agent are double-quoted, the time is bracketed,
+ * `-` means empty. AWS appends new fields at the end over time ("we might add new fields to the end of
+ * each line"), so anything past the known columns is tolerated and ignored.
+ * `decode` splits lines into named fields; the record on the wire is that object.
+ */
+import { awsRoleAlias, awsUserAlias, err, ok, stableId } from "@identrail/core";
+import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
+import {
+  attrSetter,
+  finishEvent,
+  outcomeOf,
+  REDACTED,
+  safeDecodeUri,
+  setOwn,
+  TOO_DEEP,
+  tooDeep,
+} from "../common";
+import type { DecodeError, SourceParser } from "../types";
+import { eventTime, isObj, nonNegInt, type Obj, str } from "../util";
+
+/** Column names in documented order. */
+export const S3_FIELDS = [
+  "bucket_owner",
+  "bucket",
+  "time",
+  "remote_ip",
+  "requester",
+  "request_id",
+  "operation",
+  "key",
+  "request_uri",
+  "http_status",
+  "error_code",
+  "bytes_sent",
+  "object_size",
+  "total_time",
+  "turn_around_time",
+  "referer",
+  "user_agent",
+  "version_id",
+  "host_id",
+  "signature_version",
+  "cipher_suite",
+  "authentication_type",
+  "host_header",
+  "tls_version",
+  "access_point_arn",
+  "acl_required",
+  "source_region",
+] as const;
+const MIN_FIELDS = 18; // through version_id; older logs end there
+const MAX_LINE = 64 * 1024;
+
+/** Splits one line into raw tokens, or explains why it cannot be split. */
+export function tokenizeS3Line(line: string): string[] | { error: string } {
+  const out: string[] = [];
+  let i = 0;
+  const n = line.length;
+  while (i < n) {
+    while (i < n && line[i] === " ") i++;
+    if (i >= n) break;
+    const c = line[i];
+    if (c === '"' || c === "[") {
+      const close = c === '"' ? '"' : "]";
+      // A closing delimiter ends the token only when followed by a space or the end of the line:
+      // user agents and URIs can contain stray quotes.
+      let j = i + 1;
+      for (;;) {
+        j = line.indexOf(close, j);
+        if (j < 0) return { error: `unterminated ${c === '"' ? "quoted field" : "bracketed time"}` };
+        if (line[j - 1] !== "\\" && (j + 1 >= n || line[j + 1] === " ")) break;
+        j++;
+      }
+      out.push(line.slice(i + 1, j));
+      i = j + 1;
+    } else {
+      let j = line.indexOf(" ", i);
+      if (j < 0) j = n;
+      out.push(line.slice(i, j));
+      i = j;
+    }
+  }
+  return out;
+}
+
+export function decodeS3Access(text: string): { records: unknown[]; errors: DecodeError[] } {
+  const records: unknown[] = [];
+  const errors: DecodeError[] = [];
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === "") continue;
+    if (line.length > MAX_LINE) {
+      errors.push({ index: i, reason: `line ${i + 1}: longer than ${MAX_LINE} characters` });
+      continue;
+    }
+    const toks = tokenizeS3Line(line);
+    if (!Array.isArray(toks)) {
+      // No payload: the raw line may hold a presigned URL's credentials.
+      errors.push({ index: i, reason: `line ${i + 1}: ${toks.error}` });
+      continue;
+    }
+    if (toks.length < MIN_FIELDS) {
+      errors.push({ index: i, reason: `line ${i + 1}: ${toks.length} fields, want at least ${MIN_FIELDS}` });
+      continue;
+    }
+    const rec: Obj = {};
+    S3_FIELDS.forEach((f, k) => {
+      if (k < toks.length && toks[k] !== "-") setOwn(rec, f, toks[k]);
+    });
+    if (toks.length > S3_FIELDS.length) rec.extra_fields = toks.length - S3_FIELDS.length;
+    records.push(rec);
+  }
+  if (records.length === 0 && errors.length === 0) errors.push({ index: 0, reason: "empty body" });
+  return { records, errors };
+}
+
+const MONTHS: Record<string, string> = {
+  Jan: "01",
+  Feb: "02",
+  Mar: "03",
+  Apr: "04",
+  May: "05",
+  Jun: "06",
+  Jul: "07",
+  Aug: "08",
+  Sep: "09",
+  Oct: "10",
+  Nov: "11",
+  Dec: "12",
+};
+/** `06/Feb/2019:00:00:38 +0000` → RFC 3339. */
+export function s3Time(v: string): string | undefined {
+  const m = /^(\d{2})\/([A-Z][a-z]{2})\/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$/.exec(v);
+  if (!m || !MONTHS[m[2]]) return undefined;
+  return `${m[3]}-${MONTHS[m[2]]}-${m[1]}T${m[4]}:${m[5]}:${m[6]}${m[7]}${m[8]}:${m[9]}`;
+}
+
+function validate(r: unknown): string | null {
+  if (!isObj(r)) return "record is not an S3 access log entry";
+  if (typeof r.bucket !== "string" || r.bucket === "") return "missing bucket";
+  if (typeof r.operation !== "string" || r.operation === "") return "missing operation";
+  const iso = typeof r.time === "string" ? s3Time(r.time) : undefined;
+  if (!iso) return "missing or unparseable timestamp";
+  const t = eventTime(iso);
+  if ("error" in t) return t.error;
+  return null;
+}
+
+/** Presigned URLs put the signature and the session token in the query string. */
+const QUERY_SECRETS =
+  /([?&](?:X-Amz-Signature|X-Amz-Security-Token|Signature|x-amz-security-token)=)[^&\s]*/gi;
+export function redactS3Record(r: Obj): Obj {
+  const out: Obj = {};
+  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  if (typeof out.request_uri === "string")
+    out.request_uri = out.request_uri.replace(QUERY_SECRETS, `$1${REDACTED}`);
+  if (typeof out.referer === "string") out.referer = out.referer.replace(QUERY_SECRETS, `$1${REDACTED}`);
+  return out;
+}
+
+function requesterAlias(req: string, bucket: string): { links: string[]; type: IdentityType } {
+  if (!req) return { links: [`aws-anonymous:${bucket}`], type: "unknown" };
+  const role = awsRoleAlias(req);
+  if (role) return { links: [role], type: "cloud_role" };
+  const user = awsUserAlias(req);
+  if (user) return { links: [user], type: "unknown" };
+  if (req.startsWith("svc:") || req === "AmazonS3")
+    return { links: [`aws-service:${req.replace(/^svc:/, "")}`], type: "workload" };
+  if (/^[0-9a-f]{64}$/.test(req)) return { links: [`aws-canonical:${req}`], type: "unknown" };
+  return { links: [`aws-principal:${req}`], type: "unknown" };
+}
+
+/** REST.<METHOD>.<TARGET>, BATCH.DELETE.OBJECT, S3.EXPIRE.OBJECT, S3.TRANSITION… */
+function verbOf(op: string): Verb {
+  const [kind, method, target = ""] = op.split(".");
+  if (kind === "BATCH" && method === "DELETE") return "delete";
+  if (kind === "S3" && method === "EXPIRE") return "delete";
+  if (kind !== "REST") return "other";
+  if (
+    target === "OBJECT" ||
+    target === "OBJECT_GET" ||
+    target === "PART" ||
+    target === "UPLOAD" ||
+    target === "MULTI_OBJECT_DELETE"
+  ) {
+    if (method === "GET") return "read";
+    if (method === "COPY") return target === "OBJECT_GET" ? "read" : "write";
+    if (method === "PUT" || method === "POST") return target === "MULTI_OBJECT_DELETE" ? "delete" : "write";
+    if (method === "DELETE") return "delete";
+    return "other";
+  }
+  if (method === "GET" && target === "BUCKET") return "list";
+  if (method === "PUT") return "update";
+  if (method === "DELETE") return "delete";
+  return "other";
+}
+
+/** Keys are logged URL-encoded (a space as `+`). */
+function decodeKey(k: string): string {
+  return safeDecodeUri(k.replace(/\+/g, " "));
+}
+
+export function normalizeS3(
+  r: Obj,
+  cluster: string,
+  receivedAt: string,
+): NormalizedEvent | { error: string } {
+  const invalid = validate(r);
+  if (invalid) return { error: invalid };
+  const t = eventTime(s3Time(r.time as string));
+  if ("error" in t) return { error: t.error };
+  const s = (k: string, max = 2048) => str(r[k], max);
+  const bucket = s("bucket", 256) as string;
+  const op = s("operation", 128) as string;
+  const requester = s("requester", 1024) ?? "";
+  const { links, type } = requesterAlias(requester, bucket);
+  const rawKey = s("key", 3000);
+  const key = rawKey ? decodeKey(rawKey) : undefined;
+  const status = nonNegInt(r.http_status);
+  const verb = verbOf(op);
+  const objectSize = nonNegInt(r.object_size);
+  const attrs: Record<string, string> = {};
+  const put = attrSetter(attrs);
+  for (const f of [
+    "bucket_owner",
+    "object_size",
+    "total_time",
+    "turn_around_time",
+    "version_id",
+    "signature_version",
+    "cipher_suite",
+    "authentication_type",
+    "host_header",
+    "tls_version",
+    "access_point_arn",
+    "acl_required",
+    "source_region",
+    "error_code",
+    "request_uri",
+    "referer",
+    "host_id",
+  ] as const) {
+    put(f, s(f));
+  }
+  put("bucket", bucket);
+  const requestId = s("request_id", 256) ?? "";
+  return finishEvent({
+    // A copy logs REST.COPY.OBJECT_GET and REST.COPY.OBJECT under one request id; the operation and key tell them apart.
+    id: stableId("s3-access", requestId, op, rawKey ?? "", s("time", 64) ?? ""),
+    class_uid: 6003,
+    source: "s3-access",
+    time: t.time,
+    received_at: receivedAt,
+    cluster,
+    identity_id: "",
+    actor: { principal: requester || "anonymous", type, groups: [], links, attrs: {} },
+    operation: op,
+    verb,
+    resource: { uri: `s3://${bucket}/${key ?? ""}`, type: key ? "object" : "bucket", name: key ?? bucket },
+    src_ip: s("remote_ip", 128) ?? "",
+    user_agent: s("user_agent") ?? "",
+    outcome: outcomeOf(status),
+    status_code: status,
+    reason: status >= 400 ? (s("error_code", 256) ?? "") : "",
+    // Bytes sent is the response body; for uploads the object size is what came in.
+    bytes_in: verb === "write" ? objectSize : 0,
+    bytes_out: nonNegInt(r.bytes_sent),
+    raw_ref: requestId,
+    attrs,
+  });
+}
+
+export const s3Access: SourceParser = {
+  source: "s3-access",
+  contentTypes: ["text/plain", "application/octet-stream"],
+  decode: decodeS3Access,
+  accept(record) {
+    if (tooDeep(record)) return err(TOO_DEEP);
+    const invalid = validate(record);
+    if (invalid) return err(invalid);
+    const r = record as Obj;
+    return ok({ key: str(r.requester, 1024) || "anonymous", record: redactS3Record(r) });
+  },
+  redact: (record) =>
+    tooDeep(record) ? { redacted: TOO_DEEP } : isObj(record) ? redactS3Record(record) : undefined,
+  normalize(record, ctx) {
+    if (tooDeep(record)) return err(TOO_DEEP);
+    if (!isObj(record)) return err("record is not an S3 access log entry");
+    const n = normalizeS3(record, ctx.cluster, ctx.receivedAt);
+    if ("error" in n) return err(n.error);
+    return ok({ events: [n] });
+  },
+};
