@@ -128,7 +128,7 @@ describe("detector restart mid-stream", () => {
           body: JSON.stringify(eventList(batches[b])),
         }).catch(() => undefined);
         if (r?.status === 200) {
-          acknowledged += (await r.json()).accepted;
+          acknowledged += ((await r.json()) as { accepted: number }).accepted;
           return true;
         }
         return false;
@@ -144,7 +144,7 @@ describe("detector restart mid-stream", () => {
           { headers: auth(READ_TOKEN) },
         );
         if (r.status !== 200) return 0;
-        n += (await r.json()).items.filter((i: { type: string }) => i.type === "event").length;
+        n += ((await r.json()) as { items: { type: string }[] }).items.filter((i) => i.type === "event").length;
       }
       return n;
     };
