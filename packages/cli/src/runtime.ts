@@ -6,9 +6,9 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import { tokenStoreFor } from "@identrail/api";
 import { type Bus, createBus, KafkaBus, prefixedBus } from "@identrail/bus";
+import { startInventory, startTailers } from "@identrail/collector";
 import { type Config, ConfigError, sha256Hex } from "@identrail/config";
 import { logger, startDefaultMetrics } from "@identrail/core";
-import { startInventory, startTailers } from "@identrail/collector";
 import { type DetectorHandle, startDetector } from "@identrail/detector";
 import { createAuthenticator, generateToken } from "@identrail/http";
 import { Notifier, validateNotifyConfig } from "@identrail/notify";
@@ -128,8 +128,10 @@ export async function startRuntime(
     logger: opts.logger,
   });
   // File tailers and the inventory watcher (collector.tail / collector.inventory) publish like HTTP ingest.
-  const tailers = roles.has("collector") && scopedBus ? startTailers(config, { bus: scopedBus, config }) : undefined;
-  const inventory = roles.has("collector") && scopedBus ? await startInventory(config, { bus: scopedBus, config }) : null;
+  const tailers =
+    roles.has("collector") && scopedBus ? startTailers(config, { bus: scopedBus, config }) : undefined;
+  const inventory =
+    roles.has("collector") && scopedBus ? await startInventory(config, { bus: scopedBus, config }) : null;
   // Alert routing runs where the API runs; it only reads alerts/alert_state and its own outbox.
   let notifier: Notifier | undefined;
   if (roles.has("api") && config.routes.length && config.api.notifier) {

@@ -1,2 +1,4 @@
 export * from "./body";
 export * from "./ingest";
+export * from "./inventory";
+export * from "./tailer";

@@ -1,0 +1,86 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Bus, ConsumedMessage } from "@identrail/bus";
+import { type Config, parseConfig } from "@identrail/config";
+
+export function tempDir(prefix = "identrail-collector-") {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function testConfig(dataDir: string, overrides: Record<string, unknown> = {}): Config {
+  return parseConfig({ data_dir: dataDir, default_cluster: "test", ...overrides });
+}
+
+/** One audit.k8s.io/v1 Event as the apiserver's log backend writes it (one JSON object per line). */
+export function auditLine(id: string, pad = 0): string {
+  return JSON.stringify({
+    kind: "Event",
+    apiVersion: "audit.k8s.io/v1",
+    level: "Metadata",
+    auditID: id,
+    stage: "ResponseComplete",
+    requestURI: `/api/v1/namespaces/ml/secrets/s3-creds${"x".repeat(pad)}`,
+    verb: "get",
+    user: { username: "system:serviceaccount:ml:trainer", groups: ["system:serviceaccounts"] },
+    sourceIPs: ["192.0.2.10"],
+    objectRef: { resource: "secrets", namespace: "ml", name: "s3-creds", apiVersion: "v1" },
+    responseStatus: { metadata: {}, code: 200 },
+    requestReceivedTimestamp: "2026-11-24T10:00:00.000000Z",
+    stageTimestamp: "2026-11-24T10:00:00.010000Z",
+  });
+}
+
+/**
+ * Everything on a topic right now, read by a fresh consumer group. `expect` is how many messages the
+ * caller knows were acknowledged; we read until we have at least that many (a produce that resolved is
+ * already on the log, so this never waits on the code under test).
+ */
+export async function readTopic(
+  bus: Bus,
+  topic: string,
+  expect: number,
+  timeoutMs = 10_000,
+): Promise<ConsumedMessage[]> {
+  const got: ConsumedMessage[] = [];
+  let resolve!: () => void;
+  const enough = new Promise<void>((r) => {
+    resolve = r;
+  });
+  const handle = await bus.consume({
+    groupId: `read-${Math.random().toString(36).slice(2)}`,
+    topics: [topic],
+    handler: async (b) => {
+      got.push(...b.messages);
+      if (got.length >= expect) resolve();
+    },
+  });
+  const timer = setTimeout(resolve, timeoutMs);
+  await enough;
+  clearTimeout(timer);
+  await handle.stop();
+  return got;
+}
+
+/** auditIDs of the raw k8s-audit envelopes on the topic, in log order. */
+export function auditIds(msgs: ConsumedMessage[]): string[] {
+  return msgs.map((m) => (JSON.parse(m.value).record as { auditID: string }).auditID);
+}
+
+export async function eventually<T>(
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`condition not met in ${timeoutMs}ms${last ? `: ${(last as Error).message}` : ""}`);
+}
