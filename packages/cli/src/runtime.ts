@@ -12,6 +12,7 @@ import { logger, startDefaultMetrics } from "@identrail/core";
 import { type DetectorHandle, startDetector } from "@identrail/detector";
 import { createAuthenticator, generateToken } from "@identrail/http";
 import { Notifier, validateNotifyConfig } from "@identrail/notify";
+import { routeRecord } from "@identrail/sources";
 import { createStoreClient, migrate, type StoreClient } from "@identrail/store";
 import type { FastifyInstance } from "fastify";
 import { buildApp, type Role } from "./app";
@@ -129,9 +130,17 @@ export async function startRuntime(
   });
   // File tailers and the inventory watcher (collector.tail / collector.inventory) publish like HTTP ingest.
   const tailers =
-    roles.has("collector") && scopedBus ? startTailers(config, { bus: scopedBus, config }) : undefined;
-  const inventory =
-    roles.has("collector") && scopedBus ? await startInventory(config, { bus: scopedBus, config }) : null;
+    roles.has("collector") && scopedBus
+      ? startTailers(config, { bus: scopedBus, config, route: routeRecord })
+      : undefined;
+  let inventory: Awaited<ReturnType<typeof startInventory>> = null;
+  try {
+    inventory =
+      roles.has("collector") && scopedBus ? await startInventory(config, { bus: scopedBus, config }) : null;
+  } catch (e) {
+    await tailers?.stop();
+    throw e;
+  }
   // Alert routing runs where the API runs; it only reads alerts/alert_state and its own outbox.
   let notifier: Notifier | undefined;
   if (roles.has("api") && config.routes.length && config.api.notifier) {
