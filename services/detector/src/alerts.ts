@@ -45,6 +45,10 @@ export class AlertBook {
 
   constructor(private readonly ch: ClickHouseClient | undefined) {}
 
+  get size() {
+    return this.cache.size;
+  }
+
   /** Loads the alerts these group keys map to, so counts continue from what is stored. */
   async preload(ids: string[]) {
     const missing = [...new Set(ids)].filter((id) => !this.cache.has(id));

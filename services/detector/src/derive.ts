@@ -25,7 +25,8 @@ export const SECRET_TYPES = new Set(["secrets", "secret", "vault-secret"]);
 const RBAC_TYPES = new Set(["rolebindings", "clusterrolebindings", "roles", "clusterroles"]);
 const WORKLOAD_TYPES = new Set(["pods", "jobs", "cronjobs"]);
 /** Cloud token-minting operations that hand one identity another's credentials (GCP IAM Credentials API). */
-const TOKEN_MINT_OPS = /^(GenerateAccessToken|GenerateIdToken|SignJwt|SignBlob)$|iamcredentials.*\.(generateAccessToken|signJwt)/i;
+const TOKEN_MINT_OPS =
+  /^(GenerateAccessToken|GenerateIdToken|SignJwt|SignBlob)$|iamcredentials.*\.(generateAccessToken|signJwt)/i;
 
 export function isSecretResource(e: NormalizedEvent, catalog?: ResourceCatalog): boolean {
   if (SECRET_TYPES.has(e.resource.type)) return true;
@@ -60,19 +61,26 @@ export function offHoursReason(e: NormalizedEvent, ctx: DeriveContext): string |
   const { config, state } = ctx;
   if (!config || e.source === "inventory" || isSystemPrincipal(e.actor.principal)) return undefined;
   const t = Date.parse(e.time);
-  if (isHuman(e, state)) return inWorkingHours(t, config.working_hours) ? undefined : "outside configured working hours";
+  if (isHuman(e, state))
+    return inWorkingHours(t, config.working_hours) ? undefined : "outside configured working hours";
   const type = state?.info.type ?? e.actor.type;
   if (type !== "service_account" && type !== "cloud_role" && type !== "workload") return undefined;
   // Machines have no configured hours: judge them against the schedule they showed while learning.
   if (!state || state.learning(t, config.detector.learning_period)) return undefined;
-  return scheduleCovers(state, t) ? undefined : "outside the learned hour-of-week schedule";
+  return scheduleCovers(state, t, state.firstSeen + config.detector.learning_period)
+    ? undefined
+    : "outside the learned hour-of-week schedule";
 }
 
-export function deriveIdentityEvents(e: NormalizedEvent, catalog: ResourceCatalog, ctx: DeriveContext = {}): IdentityEvent[] {
+export function deriveIdentityEvents(
+  e: NormalizedEvent,
+  catalog: ResourceCatalog,
+  ctx: DeriveContext = {},
+): IdentityEvent[] {
   const out: IdentityEvent[] = [];
   const add = (kind: IdentityEventKind, extra: Partial<IdentityEvent> = {}) =>
     out.push({
-      id: stableId(e.id, kind, extra.identity_id ?? ""),
+      id: stableId(e.id, kind, extra.identity_id ?? "", extra.attrs?.change ?? ""),
       identity_id: extra.identity_id ?? e.identity_id,
       kind,
       time: e.time,
@@ -85,7 +93,13 @@ export function deriveIdentityEvents(e: NormalizedEvent, catalog: ResourceCatalo
     });
   const ok = e.outcome !== "failure";
   const uri = e.resource.uri;
-  if (e.outcome === "failure" && (e.status_code === 401 || e.status_code === 403 || e.attrs.decision === "forbid" || /denied|forbidden|unauthori/i.test(e.reason)))
+  if (
+    e.outcome === "failure" &&
+    (e.status_code === 401 ||
+      e.status_code === 403 ||
+      e.attrs.decision === "forbid" ||
+      /denied|forbidden|unauthori/i.test(e.reason))
+  )
     add("access_denied", { attrs: { operation: e.operation, reason: e.reason.slice(0, 256) } });
 
   if (isSecretResource(e, catalog) && ok) {
@@ -93,18 +107,36 @@ export function deriveIdentityEvents(e: NormalizedEvent, catalog: ResourceCatalo
     else if (e.verb === "list") add("secret_list", { resource_kind: "secret" });
   }
 
-  // artifact_transfer: data-plane access to catalogued artifacts and to any object store object.
+  // artifact_transfer / activity: data-plane access to catalogued artifacts and to any object-store object.
   const cls = catalog.classify(uri);
   const copySrc = e.attrs.copy_source ? copySourceUri(e.attrs.copy_source, uri) : undefined;
   const srcCls = copySrc ? catalog.classify(copySrc) : null;
   const artifactKind = cls && ARTIFACT_KINDS.has(cls.kind) ? cls.kind : undefined;
   const srcKind = srcCls && ARTIFACT_KINDS.has(srcCls.kind) ? srcCls.kind : undefined;
-  const dataVerb = e.verb === "read" || e.verb === "write" || e.verb === "create" || e.verb === "update" || e.verb === "delete";
+  const dataVerb =
+    e.verb === "read" ||
+    e.verb === "write" ||
+    e.verb === "create" ||
+    e.verb === "update" ||
+    e.verb === "delete";
   if (ok && dataVerb && (artifactKind || srcKind || isObjectUri(uri))) {
-    const direction = copySrc ? "copy" : e.verb === "read" ? "read" : e.verb === "delete" ? "delete" : "write";
+    const direction = copySrc
+      ? "copy"
+      : e.verb === "read"
+        ? "read"
+        : e.verb === "delete"
+          ? "delete"
+          : "write";
     const who = `${e.identity_id}${e.src_ip ? `@${e.src_ip}` : ""}`;
-    const bytes = direction === "read" ? e.bytes_out || e.bytes_in : direction === "write" ? e.bytes_in || e.bytes_out : Math.max(e.bytes_in, e.bytes_out);
-    add("artifact_transfer", {
+    const bytes =
+      direction === "read"
+        ? e.bytes_out || e.bytes_in
+        : direction === "write"
+          ? e.bytes_in || e.bytes_out
+          : Math.max(e.bytes_in, e.bytes_out);
+    // Catalogued artifacts are artifact_transfer; any other object-store object flows as generic activity
+    // with the same shape (its bytes still count towards the identity's volume baseline).
+    add(artifactKind || srcKind ? "artifact_transfer" : "activity", {
       resource_kind: artifactKind ?? srcKind ?? "object",
       bytes,
       attrs: {
@@ -126,16 +158,35 @@ export function deriveIdentityEvents(e: NormalizedEvent, catalog: ResourceCatalo
     const type = e.resource.type;
     const sub = e.attrs.subresource;
     if (RBAC_TYPES.has(type) && !sub && (e.verb === "create" || e.verb === "update"))
-      add("privilege_change", { attrs: { change: "rbac", object: type, name: e.resource.name ?? "", namespace: e.resource.namespace ?? "" } });
+      add("privilege_change", {
+        attrs: {
+          change: "rbac",
+          object: type,
+          name: e.resource.name ?? "",
+          namespace: e.resource.namespace ?? "",
+        },
+      });
     if (type === "serviceaccounts" && sub === "token" && e.verb === "create") {
-      const target = e.resource.namespace && e.resource.name ? `k8s-sa:${e.cluster || "default"}:${e.resource.namespace}:${e.resource.name}` : "";
+      const target =
+        e.resource.namespace && e.resource.name
+          ? `k8s-sa:${e.cluster || "default"}:${e.resource.namespace}:${e.resource.name}`
+          : "";
       add("privilege_change", { attrs: { change: "token", target } });
     }
   }
   const impersonated = e.actor.impersonated ?? e.attrs.impersonated_user;
   if (ok && (impersonated || e.verb === "impersonate"))
-    add("privilege_change", { attrs: { change: "impersonation", target: impersonated ?? e.resource.name ?? "" } });
-  if (ok && e.source !== "k8s-audit" && TOKEN_MINT_OPS.test(e.operation))
+    add("privilege_change", {
+      attrs: { change: "impersonation", target: impersonated ?? e.resource.name ?? "" },
+    });
+  // Token minting that the parser did not already express as impersonation of the target.
+  if (
+    ok &&
+    !impersonated &&
+    e.verb !== "impersonate" &&
+    e.source !== "k8s-audit" &&
+    TOKEN_MINT_OPS.test(e.operation)
+  )
     add("privilege_change", { attrs: { change: "token", target: e.resource.name ?? uri } });
 
   // Workload facts: gpu_job and job_lifecycle, on the identity the workload runs as.
@@ -152,12 +203,18 @@ export function deriveIdentityEvents(e: NormalizedEvent, catalog: ResourceCatalo
   let phase: "start" | "end" | undefined;
   let name: string | undefined;
   if (e.source === "k8s-audit" && ok && WORKLOAD_TYPES.has(e.resource.type)) {
-    const jobOfPod = e.attrs.job_name ?? (e.attrs.owner?.startsWith("Job/") ? e.attrs.owner.slice(4) : undefined);
+    const jobOfPod =
+      e.attrs.job_name ?? (e.attrs.owner?.startsWith("Job/") ? e.attrs.owner.slice(4) : undefined);
     const sub = e.attrs.subresource;
     if (e.verb === "create" && !sub) {
       phase = "start";
-      name = e.resource.type === "pods" ? (jobOfPod ?? e.resource.name) : (e.resource.name ?? e.attrs.job_name);
-    } else if (e.resource.type === "jobs" && sub === "status" && /^(Complete|Failed|SuccessCriteriaMet|FailureTarget)$/.test(e.attrs.job_condition ?? "")) {
+      name =
+        e.resource.type === "pods" ? (jobOfPod ?? e.resource.name) : (e.resource.name ?? e.attrs.job_name);
+    } else if (
+      e.resource.type === "jobs" &&
+      sub === "status" &&
+      /^(Complete|Failed|SuccessCriteriaMet|FailureTarget)$/.test(e.attrs.job_condition ?? "")
+    ) {
       // Needs the parser to surface status.conditions[] of the Job as attrs.job_condition.
       phase = "end";
       name = e.resource.name;
@@ -165,7 +222,12 @@ export function deriveIdentityEvents(e: NormalizedEvent, catalog: ResourceCatalo
       phase = "end";
       name = e.resource.type === "pods" ? (jobOfPod ?? e.resource.name) : e.resource.name;
     }
-  } else if (e.source === "inventory" && e.attrs.lifecycle) {
+  } else if (
+    e.source === "inventory" &&
+    /^(start|end|delete)$/.test(e.attrs.lifecycle ?? "") &&
+    e.attrs.kind !== "ServiceAccount"
+  ) {
+    // Inventory lifecycle steps of Pods and Jobs (packages/sources inventory.ts); "observe" is a SA fact.
     phase = e.attrs.lifecycle === "start" ? "start" : "end";
     name = e.attrs.job_name ?? e.resource.name;
   }
@@ -174,7 +236,12 @@ export function deriveIdentityEvents(e: NormalizedEvent, catalog: ResourceCatalo
     add("job_lifecycle", {
       identity_id: workload,
       resource_kind: "workload",
-      attrs: wAttrs({ phase, workload: name, ...(pod ? { pod } : {}), ...(e.attrs.lifecycle ? { lifecycle: e.attrs.lifecycle } : {}) }),
+      attrs: wAttrs({
+        phase,
+        workload: name,
+        ...(pod ? { pod } : {}),
+        ...(e.attrs.lifecycle ? { lifecycle: e.attrs.lifecycle } : {}),
+      }),
     });
   }
   const gpus = Number(e.attrs.gpu_count ?? 0);

@@ -3,9 +3,9 @@
  * resolved, de-duplicated events. Pure event time: the only clock is the events' own timestamps.
  */
 import type { ClickHouseClient } from "@clickhouse/client";
-import type { Config } from "@identrail/config";
-import { aliasType } from "@identrail/core";
-import type { IdentityEvent, NormalizedEvent, Severity } from "@identrail/schema";
+import { type Config, Suppression } from "@identrail/config";
+import { aliasType, logger, metrics } from "@identrail/core";
+import { type IdentityEvent, type NormalizedEvent, SEVERITIES, type Severity } from "@identrail/schema";
 import { chTime } from "@identrail/store";
 import picomatch from "picomatch";
 import { AlertBook, type AlertRow, groupKey } from "./alerts";
@@ -44,32 +44,115 @@ interface PendingFinding {
   event: NormalizedEvent;
 }
 
+type Compiled = {
+  s: Config["suppressions"][number];
+  identity?: (v: string) => boolean;
+  resource?: (v: string) => boolean;
+};
+const compile = (s: Config["suppressions"][number]): Compiled => ({
+  s,
+  identity: s.identity ? picomatch(s.identity) : undefined,
+  resource: s.resource ? picomatch(s.resource, { dot: true }) : undefined,
+});
+
+/** How often (wall clock) runtime overrides set through the API are re-read; an operational cadence. */
+const OVERRIDES_REFRESH_MS = 15_000;
+
 export class Engine {
   readonly states: StateStore;
   readonly alerts: AlertBook;
   readonly catalog: ResourceCatalog;
-  readonly rules: Rule[];
   private maxEventTime = 0;
-  private suppressions: {
-    s: Config["suppressions"][number];
-    identity?: (v: string) => boolean;
-    resource?: (v: string) => boolean;
-  }[];
+  private suppressions: Compiled[];
+  /** Suppressions and rule settings made through the API (tables `suppressions`, `rule_settings`). */
+  private runtime: {
+    suppressions: Compiled[];
+    settings: Map<string, { enabled?: boolean; severity?: Severity }>;
+  } = {
+    suppressions: [],
+    settings: new Map(),
+  };
+  private overridesAt = 0;
 
   constructor(
     readonly config: Config,
-    ch?: ClickHouseClient,
-    rules: Rule[] = RULES,
+    private readonly ch?: ClickHouseClient,
+    private readonly catalogRules: Rule[] = RULES,
   ) {
     this.states = new StateStore(ch);
     this.alerts = new AlertBook(ch);
     this.catalog = new ResourceCatalog(config.resources);
-    this.rules = rules.filter((r) => config.rules[r.id]?.enabled !== false);
-    this.suppressions = config.suppressions.map((s) => ({
-      s,
-      identity: s.identity ? picomatch(s.identity) : undefined,
-      resource: s.resource ? picomatch(s.resource, { dot: true }) : undefined,
-    }));
+    this.suppressions = [...config.suppressions, ...allowlists(config)].map(compile);
+  }
+
+  /** Rules currently enabled: an API override wins over `rules.<id>.enabled` in config. */
+  get rules(): Rule[] {
+    return this.catalogRules.filter(
+      (r) => (this.runtime.settings.get(r.id)?.enabled ?? this.config.rules[r.id]?.enabled) !== false,
+    );
+  }
+
+  private severityOverride(rule: string): Severity | undefined {
+    return (
+      this.runtime.settings.get(rule)?.severity ?? (this.config.rules[rule]?.severity as Severity | undefined)
+    );
+  }
+
+  /**
+   * Re-reads suppressions and rule settings stored by the API (at most every 15 s). Missing tables or a
+   * failing query keep the previous overrides: detection goes on with config alone.
+   */
+  async refreshOverrides(force = false) {
+    if (!this.ch || (!force && Date.now() - this.overridesAt < OVERRIDES_REFRESH_MS)) return;
+    this.overridesAt = Date.now();
+    try {
+      const q = async <T>(query: string) =>
+        (await (await this.ch!.query({ query, format: "JSONEachRow" })).json()) as T[];
+      const [sup, settings] = await Promise.all([
+        q<{
+          rule: string;
+          identity: string;
+          namespace: string;
+          resource: string;
+          reason: string;
+          until: string | null;
+        }>(
+          "SELECT rule, identity, namespace, resource, reason, toUnixTimestamp64Milli(until) AS until FROM suppressions FINAL WHERE deleted = 0",
+        ),
+        q<{ rule: string; enabled: number | string; severity: string }>(
+          "SELECT rule, enabled, severity FROM rule_settings FINAL",
+        ),
+      ]);
+      this.runtime = {
+        suppressions: sup.map((r) =>
+          compile({
+            rule: r.rule || undefined,
+            identity: r.identity || undefined,
+            namespace: r.namespace || undefined,
+            resource: r.resource || undefined,
+            reason: r.reason,
+            until: r.until ? new Date(Number(r.until)).toISOString() : undefined,
+          }),
+        ),
+        settings: new Map(
+          settings.map((r) => [
+            r.rule,
+            {
+              // 2 = "no override" (see services/api rules routes).
+              enabled: Number(r.enabled) === 2 ? undefined : Number(r.enabled) === 1,
+              severity: (SEVERITIES as readonly string[]).includes(r.severity)
+                ? (r.severity as Severity)
+                : undefined,
+            },
+          ]),
+        ),
+      };
+    } catch (e) {
+      logger.warn(
+        { err: (e as Error).message.slice(0, 200) },
+        "reading API rule overrides failed; keeping previous ones",
+      );
+    }
   }
 
   get watermark() {
@@ -82,11 +165,18 @@ export class Engine {
     this.alerts.invalidate();
   }
 
-  private suppressed(rule: string, e: NormalizedEvent, resource: string, t: number, alertIdentity = e.identity_id) {
-    for (const { s, identity, resource: res } of this.suppressions) {
+  private suppressed(
+    rule: string,
+    e: NormalizedEvent,
+    resource: string,
+    t: number,
+    alertIdentity = e.identity_id,
+  ) {
+    for (const { s, identity, resource: res } of [...this.suppressions, ...this.runtime.suppressions]) {
       if (s.rule && s.rule !== rule) continue;
       if (s.until && Date.parse(s.until) <= t) continue;
-      if (identity && !identity(e.identity_id) && !identity(e.actor.principal) && !identity(alertIdentity)) continue;
+      if (identity && !identity(e.identity_id) && !identity(e.actor.principal) && !identity(alertIdentity))
+        continue;
       if (s.namespace && s.namespace !== e.resource.namespace && s.namespace !== e.attrs.namespace) continue;
       if (res && !res(resource)) continue;
       return true;
@@ -97,8 +187,15 @@ export class Engine {
   /** Processes events (sorted by event time inside). Mutates in-memory state; returns rows to persist. */
   async process(input: NormalizedEvent[]): Promise<EngineOutput> {
     const events = [...input].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
+    await this.refreshOverrides();
+    const active = this.rules;
     // Workload identities too: job lifecycle facts are recorded on the service account a job runs as.
+    const loaded = new Set(events.map((e) => e.identity_id).filter((id) => this.states.peek(id)));
     await this.states.load(events.flatMap((e) => [e.identity_id, workloadIdentity(e) ?? e.identity_id]));
+    // Job facts about a service account may have been written by another instance (the one owning the job
+    // controller's partition) since this instance loaded the SA: re-read them for job-bound identities.
+    const jobBound = [...loaded].filter((id) => this.states.peek(id)?.features.has("job_start"));
+    await this.states.refresh(jobBound, ["job_start", "job_end", "pod_end"]);
     const ctx: RuleContext = {
       config: this.config,
       catalog: this.catalog,
@@ -111,6 +208,8 @@ export class Engine {
     const identities = new Map<string, IdentityRow>();
     for (const e of events) {
       const t = Date.parse(e.time);
+      // Behind the watermark: evaluated like any other event (rules use event time), only counted.
+      if (t < this.watermark) metrics.detectorEvents.inc({ outcome: "late" });
       if (t > this.maxEventTime) {
         this.maxEventTime = t;
         ctx.watermark = this.watermark;
@@ -124,10 +223,11 @@ export class Engine {
       // A brand-new identity starts its learning period at this event.
       if (isNew) state.firstSeen = t;
       state.previousSeen = state.lastSeen;
-      for (const rule of this.rules) {
+      for (const rule of active) {
         for (const finding of rule.evaluate(ri)) pending.push({ rule, finding, event: e });
       }
-      for (const rule of this.rules) rule.learn?.(ri);
+      // Disabled rules keep learning, so re-enabling one does not start its baselines from scratch.
+      for (const rule of this.catalogRules) rule.learn?.(ri);
       this.bookkeep(e, ies, state, t);
       if (t < state.firstSeen) state.firstSeen = t;
       if (t > state.lastSeen) state.lastSeen = t;
@@ -143,17 +243,19 @@ export class Engine {
       .map((p) => {
         const resource = p.finding.resource ?? "";
         const window = p.finding.window ?? "";
+        const identity = p.finding.identity ?? p.event.identity_id;
         return {
           ...p,
           resource,
           window,
-          id: AlertBook.idFor(groupKey(p.rule.id, p.event.identity_id, resource, window)),
+          identity,
+          id: AlertBook.idFor(groupKey(p.rule.id, identity, resource, window)),
         };
       })
-      .filter((p) => !this.suppressed(p.rule.id, p.event, p.resource, Date.parse(p.event.time)));
+      .filter((p) => !this.suppressed(p.rule.id, p.event, p.resource, Date.parse(p.event.time), p.identity));
     await this.alerts.preload(raised.map((p) => p.id));
     for (const p of raised) {
-      const override = this.config.rules[p.rule.id]?.severity as Severity | undefined;
+      const override = this.severityOverride(p.rule.id);
       this.alerts.raise({
         rule: p.rule.id,
         severity: override ?? p.finding.severity ?? p.rule.severity,
@@ -194,9 +296,21 @@ export class Engine {
    * instance's in-memory state is updated. Another detector instance that owns the SA's partition sees it
    * when it (re)loads the SA's state — see credential-after-job for the trade-off.
    */
-  private bookkeep(e: NormalizedEvent, ies: IdentityEvent[], state: import("./state").IdentityState, t: number) {
-    if (e.source !== "inventory" && !isSystemPrincipal(e.actor.principal)) this.states.learn(state, "how", hourOfWeek(t), t);
+  private bookkeep(
+    e: NormalizedEvent,
+    ies: IdentityEvent[],
+    state: import("./state").IdentityState,
+    t: number,
+  ) {
+    if (e.source !== "inventory" && !isSystemPrincipal(e.actor.principal))
+      this.states.learn(state, "how", hourOfWeek(t), t);
+    // The inventory saw the ServiceAccount object itself: its owner annotation (or its absence) is a fact.
+    if (e.source === "inventory" && e.attrs.kind === "ServiceAccount")
+      this.states.learn(state, "inventory", "described", t);
     for (const ie of ies) {
+      // The learned secret set (secret-read-unusual, secret-enumeration read it).
+      if (ie.kind === "secret_read") this.states.learn(state, "secret", ie.resource_uri, t);
+      else if (ie.kind === "secret_list") this.states.learn(state, "secret_list", ie.resource_uri, t);
       if (ie.kind !== "job_lifecycle") continue;
       const target = ie.identity_id === state.id ? state : this.states.get(ie.identity_id);
       const w = ie.attrs.workload;
@@ -205,6 +319,7 @@ export class Engine {
         this.states.learn(target, "job_end", w, t);
         if (ie.attrs.pod) this.states.learn(target, "pod_end", ie.attrs.pod, t);
       }
+      pruneJobs(target, t);
     }
   }
 
@@ -243,4 +358,41 @@ function infoChanged(info: import("./state").IdentityInfo, e: NormalizedEvent): 
     (a.environment !== undefined && a.environment !== info.environment) ||
     (a.expires !== undefined && Date.parse(a.expires) !== info.expiresAt)
   );
+}
+
+/**
+ * Keeps job bookkeeping bounded in memory (one entry per job name; nightly jobs get new names): finished
+ * jobs whose end is a month old are forgotten. Rows stay in identity_features and reload with the state.
+ */
+function pruneJobs(s: import("./state").IdentityState, t: number) {
+  const starts = s.features.get("job_start");
+  if (!starts || starts.size <= 256) return;
+  const ends = s.features.get("job_end");
+  const podEnds = s.features.get("pod_end");
+  for (const [name, st] of starts) {
+    const end = ends?.get(name);
+    if (end && end.last >= st.last && end.last < t - 30 * 86_400_000) {
+      starts.delete(name);
+      ends!.delete(name);
+    }
+  }
+  if (podEnds) for (const [p, v] of podEnds) if (v.last < t - 30 * 86_400_000) podEnds.delete(p);
+}
+
+/**
+ * Per-rule allowlists: `rules.<id>.allow: [{identity, namespace, resource, reason}]` (identity and resource
+ * are globs; identity matches the canonical id or the principal as the logs name it). They are
+ * suppressions scoped to one rule, kept next to the rule's other settings; malformed entries fail at boot.
+ */
+export function allowlists(config: Config): Config["suppressions"] {
+  const out: Config["suppressions"] = [];
+  for (const [rule, settings] of Object.entries(config.rules)) {
+    const allow = (settings as { allow?: unknown }).allow;
+    if (allow === undefined) continue;
+    const parsed = Suppression.array().safeParse(allow);
+    if (!parsed.success)
+      throw new Error(`rules.${rule}.allow: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    for (const a of parsed.data) out.push({ ...a, rule });
+  }
+  return out;
 }

@@ -31,7 +31,13 @@ const partsCache = new Map<string, Intl.DateTimeFormat>();
 export function localClock(t: number, timeZone: string): { weekday: number; minute: number; hour: number } {
   let f = partsCache.get(timeZone);
   if (!f) {
-    f = new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short", hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      weekday: "short",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    });
     partsCache.set(timeZone, f);
   }
   let weekday = 0;
@@ -62,20 +68,37 @@ export function hourOfWeek(t: number): string {
   return `d${(d.getUTCDay() + 6) % 7}h${d.getUTCHours()}`;
 }
 
+/** A schedule hour first seen after learning becomes part of the schedule once it is this old. */
+export const SCHEDULE_ADOPT = 7 * DAY;
+
 /**
- * Whether a service account's learned schedule covers `t`: the same hour of week, or (for daily jobs
- * observed on other weekdays) the same hour of day, each with ±1 hour of jitter.
+ * Whether a service account's learned schedule covers `t`: an hour (on any weekday, so a daily job seen
+ * on weekdays also covers its weekend runs) within ±1 hour of t's, that the identity showed during its
+ * learning period or first showed at least a week before `t` (a moved job becomes normal after a week).
+ * Judging only by those hours — not by every hour seen so far — keeps the schedule from creeping an hour
+ * per event and makes the answer independent of processing order (replays, late events).
  */
-export function scheduleCovers(state: IdentityState, t: number): boolean {
+export function scheduleCovers(state: IdentityState, t: number, learnedUntil: number): boolean {
   const how = state.features.get("how");
   if (!how) return false;
-  const d = new Date(t);
-  const h = d.getUTCHours();
+  const h = new Date(t).getUTCHours();
   for (const dh of [-1, 0, 1]) {
     const hh = (h + dh + 24) % 24;
-    for (let day = 0; day < 7; day++) if (how.has(`d${day}h${hh}`)) return true;
+    for (let day = 0; day < 7; day++) {
+      const s = how.get(`d${day}h${hh}`);
+      if (s && (s.first < learnedUntil || s.first <= t - SCHEDULE_ADOPT)) return true;
+    }
   }
   return false;
+}
+
+/**
+ * True when the identity had `value` under `feature` before event time `t`. Judging novelty in event
+ * time, not by what happens to be in memory, gives the same answer whatever order events arrive in.
+ */
+export function seenBefore(state: IdentityState, feature: string, value: string, t: number): boolean {
+  const s = state.features.get(feature)?.get(value);
+  return s !== undefined && s.first < t;
 }
 
 /** Identities that follow a human's working hours rather than a learned machine schedule. */
@@ -93,7 +116,9 @@ export function isSystemPrincipal(principal: string): boolean {
  * Identity patterns from config may use any alias form: `system:serviceaccount:ns:name`, a canonical id
  * (`k8s-sa:cluster:ns:name`), a raw principal (ARN, email); `*` globs allowed.
  */
-export function identityMatcher(patterns: string[] | undefined): ((e: NormalizedEvent) => boolean) | undefined {
+export function identityMatcher(
+  patterns: string[] | undefined,
+): ((e: NormalizedEvent) => boolean) | undefined {
   if (!patterns?.length) return undefined;
   const tests = patterns.flatMap((p) => {
     const out = [p];
@@ -119,13 +144,15 @@ export function matchesIdentity(patterns: string[] | undefined, id: string): boo
 /** Registry host of an image reference (Docker's rule: the first segment is a host if it has . or :). */
 export function imageRegistry(image: string): string {
   const first = image.split("/")[0];
-  if (image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost")) return first;
+  if (image.includes("/") && (first.includes(".") || first.includes(":") || first === "localhost"))
+    return first;
   return "docker.io";
 }
 
 /** Canonical id of the service account a pod/job runs as (workload facts from the K8s parser or inventory). */
 export function workloadIdentity(e: NormalizedEvent): string | undefined {
-  const sa = e.attrs.workload_service_account ?? (e.source === "inventory" ? e.attrs.service_account : undefined);
+  const sa =
+    e.attrs.workload_service_account ?? (e.source === "inventory" ? e.attrs.service_account : undefined);
   if (!sa) return undefined;
   if (sa.startsWith("k8s-sa:")) return sa;
   const parsed = parseServiceAccountUsername(sa);
@@ -135,7 +162,11 @@ export function workloadIdentity(e: NormalizedEvent): string | undefined {
 }
 
 /** Jobs known to run as this identity: started/ended feature maps (value = job or pod name). */
-export function jobActivity(state: IdentityState): { running: string[]; lastEnd: number; everBound: boolean } {
+export function jobActivity(state: IdentityState): {
+  running: string[];
+  lastEnd: number;
+  everBound: boolean;
+} {
   const starts = state.features.get("job_start");
   const ends = state.features.get("job_end");
   const running: string[] = [];

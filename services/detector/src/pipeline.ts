@@ -86,6 +86,8 @@ export function createDetectorPipeline(deps: DetectorDeps) {
     // Keep memory bounded: identities idle for longer than the dormancy horizon reload on demand.
     if (engine.states.size > 200_000)
       engine.states.evict(engine.watermark - deps.config.detector.dormant_after);
+    // Alert groups idle for a week (event time) reload from ClickHouse if they recur.
+    if (engine.alerts.size > 50_000) engine.alerts.evict(engine.watermark - 7 * 86_400_000);
   }
   return { engine, handle };
 }

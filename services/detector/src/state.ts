@@ -148,6 +148,40 @@ export class StateStore {
     for (const [id, s] of fresh) this.states.set(id, s);
   }
 
+  /**
+   * Re-reads some features of already-loaded identities from ClickHouse and merges them (min first, max
+   * last). Used for facts other partitions write about an identity (job starts/ends recorded by whoever
+   * saw the workload), so a long-lived in-memory state does not judge on a stale view.
+   */
+  async refresh(ids: string[], features: string[]) {
+    if (!this.ch || !ids.length) return;
+    const rs = await this.ch.query({
+      query:
+        "SELECT identity_id, feature, value, toUnixTimestamp64Milli(min(first_seen)) AS f, toUnixTimestamp64Milli(max(last_seen)) AS l FROM identity_features WHERE identity_id IN {ids:Array(String)} AND feature IN {features:Array(String)} GROUP BY identity_id, feature, value",
+      query_params: { ids, features },
+      format: "JSONEachRow",
+    });
+    for (const r of (await rs.json()) as {
+      identity_id: string;
+      feature: string;
+      value: string;
+      f: string;
+      l: string;
+    }[]) {
+      const st = this.states.get(r.identity_id);
+      if (!st) continue;
+      const m = st.feature(r.feature);
+      const cur = m.get(r.value);
+      const f = Number(r.f);
+      const l = Number(r.l);
+      if (!cur) m.set(r.value, { first: f, last: l });
+      else {
+        cur.first = Math.min(cur.first, f);
+        cur.last = Math.max(cur.last, l);
+      }
+    }
+  }
+
   invalidate(ids: string[]) {
     for (const id of ids) this.states.delete(id);
     this.pendingFeatures.clear();

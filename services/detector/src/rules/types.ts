@@ -25,7 +25,10 @@ export interface RuleContext {
 
 export interface RuleInput {
   event: NormalizedEvent;
-  /** Identity events derived from `event` (secret_read, artifact_transfer …). */
+  /**
+   * Identity events derived from `event` (secret_read, artifact_transfer …). Workload facts (gpu_job,
+   * job_lifecycle) may name another identity (the workload's service account) in `identity_id`.
+   */
   identityEvents: IdentityEvent[];
   /** State of the event's identity as it was before this event. */
   state: IdentityState;
@@ -43,6 +46,8 @@ export interface Finding {
   /** Window label (e.g. a day "2026-11-24") that bounds grouping; omit for one alert per resource. */
   window?: string;
   labels?: Record<string, string>;
+  /** Identity the alert is about when it is not the event's own (e.g. the service account a GPU job runs as). */
+  identity?: string;
   /** Extra evidence event ids (the triggering event is always evidence). */
   evidence?: string[];
 }

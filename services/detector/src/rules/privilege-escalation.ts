@@ -1,0 +1,139 @@
+import { at, daily, ev, type RuleCase, saUser } from "../cases";
+import { isSystemPrincipal, seenBefore } from "../features";
+import type { Finding, Rule } from "./types";
+
+/** RBAC grants that amount to escalation when the parser surfaces the role's rules or roleRef. */
+const DANGEROUS_GRANT =
+  /(^|[,\s/])(secrets|pods\/exec|exec|impersonate|escalate|bind|\*)([,\s/]|$)|cluster-admin/;
+
+/**
+ * Privilege changes (MITRE T1098 account manipulation, T1134 impersonation, T1528 token minting):
+ * impersonation by a non-system identity and token creation for another service account are high. RBAC
+ * writes are judged by who makes them: an identity that never changed RBAC during its history doing so
+ * past its learning period is medium (high for cluster-scoped objects or, when the parser surfaces them as
+ * attrs `rbac_grants`/`role_ref`, grants of secrets, exec, impersonate, escalate/bind or wildcards). GitOps
+ * controllers that apply RBAC routinely learn it as normal.
+ */
+export const rule: Rule = {
+  id: "privilege-escalation",
+  title: "Privilege escalation",
+  severity: "high",
+  mitre: ["T1098", "T1134", "T1528"],
+  sources: ["k8s-audit", "gcp-audit"],
+  description:
+    "Fires for RBAC changes that grant secrets/pods/exec/impersonate, token creation for another service account, and impersonation by non-system identities.",
+  evaluate({ event, identityEvents, state, t, ctx }) {
+    if (isSystemPrincipal(event.actor.principal)) return [];
+    const out: Finding[] = [];
+    for (const p of identityEvents) {
+      if (p.kind !== "privilege_change") continue;
+      const change = p.attrs.change;
+      if (change === "impersonation") {
+        out.push({
+          title: `${event.actor.principal} impersonated ${p.attrs.target}`,
+          description: `${event.actor.principal} acted as ${p.attrs.target} (${event.operation} ${event.resource.uri}).`,
+          resource: `impersonate:${p.attrs.target}`,
+        });
+      } else if (change === "token") {
+        if (p.attrs.target && p.attrs.target === event.identity_id) continue;
+        out.push({
+          title: `Token created for another service account ${p.attrs.target}`,
+          description: `${event.actor.principal} created a token for ${p.attrs.target} (${event.operation}).`,
+          resource: event.resource.uri,
+        });
+      } else if (change === "rbac") {
+        const grants = `${event.attrs.rbac_grants ?? ""} ${event.attrs.role_ref ?? ""}`;
+        const dangerous = DANGEROUS_GRANT.test(grants);
+        const learning = state.learning(t, ctx.config.detector.learning_period);
+        const novel = !seenBefore(state, "rbac", p.attrs.object, t);
+        if (!dangerous && (learning || !novel)) continue;
+        const clusterScoped = p.attrs.object.startsWith("cluster");
+        out.push({
+          title: `${p.attrs.object} ${p.attrs.name} ${event.verb === "create" ? "created" : "changed"} by ${dangerous ? "a dangerous grant" : "an identity that never changed RBAC"}`,
+          description: `${event.actor.principal} ${event.operation} ${event.resource.uri}${grants.trim() ? ` (${grants.trim()})` : ""}.`,
+          severity: dangerous || clusterScoped ? "high" : "medium",
+          resource: event.resource.uri,
+        });
+      }
+    }
+    return out;
+  },
+  learn({ identityEvents, state, t, ctx }) {
+    for (const p of identityEvents)
+      if (p.kind === "privilege_change" && p.attrs.change === "rbac")
+        ctx.states.learn(state, "rbac", p.attrs.object, t);
+  },
+};
+
+const ci = saUser("ci", "ci-runner");
+const rbac = (who: string, time: string, object: string, name: string) =>
+  ev({
+    who,
+    time,
+    verb: "create",
+    operation: "create",
+    uri: `k8s://prod/_/${object}/${name}`,
+    type: object,
+    name,
+  });
+export const cases: RuleCase[] = [
+  {
+    name: "a CI runner binds itself to a cluster role",
+    events: [
+      ...daily(0, 3, (d) =>
+        ev({ who: ci, time: at(d, 10), verb: "read", uri: "k8s://prod/ci/configmaps/x", type: "configmaps" }),
+      ),
+      rbac(ci, at(3, 10), "clusterrolebindings", "ci-admin"),
+    ],
+    expect: { fires: true, severity: "high" },
+  },
+  {
+    name: "a developer creates a token for the training service account",
+    events: [
+      ev({
+        who: "mallory@example.com",
+        time: at(0, 11),
+        verb: "create",
+        operation: "create serviceaccounts/token",
+        uri: "k8s://prod/ml-training/serviceaccounts/fine-tuning-job/token",
+        type: "serviceaccounts",
+        name: "fine-tuning-job",
+        namespace: "ml-training",
+        attrs: { subresource: "token" },
+      }),
+    ],
+    expect: { fires: true, severity: "high" },
+  },
+  {
+    name: "a person impersonates another",
+    events: [
+      ev({
+        who: "mallory@example.com",
+        time: at(0, 11),
+        uri: "k8s://prod/payments/secrets/x",
+        type: "secrets",
+        impersonated: "bob@example.com",
+      }),
+    ],
+    expect: { fires: true, severity: "high" },
+  },
+  {
+    name: "Argo CD applies RBAC every day; the kubelet mints pod tokens",
+    events: [
+      ...daily(0, 6, (d) =>
+        rbac(saUser("argocd", "argocd-application-controller"), at(d, 10), "rolebindings", `app-${d}`),
+      ),
+      ev({
+        who: "system:node:gpu-node-1",
+        time: at(6, 10),
+        verb: "create",
+        uri: "k8s://prod/ml-training/serviceaccounts/fine-tuning-job/token",
+        type: "serviceaccounts",
+        name: "fine-tuning-job",
+        namespace: "ml-training",
+        attrs: { subresource: "token" },
+      }),
+    ],
+    expect: { fires: false, identity: "k8s-sa:prod:argocd:argocd-application-controller" },
+  },
+];
