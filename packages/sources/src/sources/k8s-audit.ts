@@ -294,7 +294,9 @@ export function normalizeK8sEvent(
   const decision = str(annotations["authorization.k8s.io/decision"]);
   const failed = code >= 400 || decision === "forbid";
   const verbRaw = r.verb as string;
-  const verb: Verb = sub && EXEC_SUBRESOURCES.has(sub) ? "exec" : (lookup(VERB_MAP, verbRaw) ?? "other");
+  // The apiserver writes lowercase verbs; shippers that re-case fields (GET, Get) still mean the same verb.
+  const verb: Verb =
+    sub && EXEC_SUBRESOURCES.has(sub) ? "exec" : (lookup(VERB_MAP, verbRaw.toLowerCase()) ?? "other");
   const sourceIPs = strArr(r.sourceIPs, 16);
   const attrs: Record<string, string> = { stage, level: str(r.level) ?? "" };
   const put = (k: string, v: string | undefined) => {
@@ -370,9 +372,24 @@ export function k8sPrincipalAliases(cluster: string, username: string, credentia
  */
 export function workloadAttrs(r: Obj, ref: Obj | undefined): Record<string, string> {
   const res = str(ref?.resource);
+  if (RBAC_RESOURCES.has(res ?? "")) return rbacAttrs(r, res!);
   if (res !== "pods" && res !== "jobs" && res !== "cronjobs") return {};
   const body = obj(r.requestObject) ?? obj(r.responseObject);
   if (!body) return {};
+  // A Job's terminal condition (status update by the job controller) ends its lifecycle.
+  // https://kubernetes.io/docs/concepts/workloads/controllers/job/#job-termination-and-cleanup
+  if (res === "jobs") {
+    for (const c of arr(obj(body.status)?.conditions)) {
+      const co = obj(c);
+      const type = str(co?.type);
+      if (
+        type &&
+        str(co?.status) === "True" &&
+        /^(Complete|Failed|SuccessCriteriaMet|FailureTarget)$/.test(type)
+      )
+        return { job_condition: type, ...(jobBasics(body) ?? {}) };
+    }
+  }
   let spec = obj(body.spec);
   let deadline = spec?.activeDeadlineSeconds;
   if (res === "cronjobs") spec = obj(obj(obj(spec?.jobTemplate)?.spec)?.template) ?? spec;
@@ -403,6 +420,47 @@ export function workloadAttrs(r: Obj, ref: Obj | undefined): Record<string, stri
   if (owner) out.owner = `${str(owner.kind) ?? ""}/${str(owner.name) ?? ""}`;
   const jobName = obj(md?.labels)?.["job-name"];
   if (typeof jobName === "string") out.job_name = jobName;
+  return out;
+}
+
+function jobBasics(body: Obj): Record<string, string> | undefined {
+  const md = obj(body.metadata);
+  const name = str(md?.name, 256);
+  return name ? { job_name: name } : undefined;
+}
+
+const RBAC_RESOURCES = new Set(["roles", "clusterroles", "rolebindings", "clusterrolebindings"]);
+
+/**
+ * What an RBAC write grants: rules as "verbs:resources" for (Cluster)Roles, the roleRef and subjects for
+ * bindings (https://kubernetes.io/docs/reference/access-authn-authz/rbac/). Needs Request-level audit.
+ */
+function rbacAttrs(r: Obj, res: string): Record<string, string> {
+  const body = obj(r.requestObject) ?? obj(r.responseObject);
+  if (!body) return {};
+  const out: Record<string, string> = {};
+  if (res === "roles" || res === "clusterroles") {
+    const grants: string[] = [];
+    for (const rule of arr(body.rules).slice(0, 64)) {
+      const ru = obj(rule);
+      if (!ru) continue;
+      const verbs = strArr(ru.verbs, 32).join(",");
+      const resources = [...strArr(ru.resources, 32), ...strArr(ru.nonResourceURLs, 16)].join(",");
+      grants.push(`${verbs}:${resources}`);
+    }
+    if (grants.length) out.rbac_grants = grants.join(";").slice(0, 1024);
+  } else {
+    const roleRef = obj(body.roleRef);
+    if (roleRef) out.role_ref = `${str(roleRef.kind) ?? ""}/${str(roleRef.name) ?? ""}`.slice(0, 512);
+    const subjects = arr(body.subjects)
+      .slice(0, 32)
+      .map((x) => obj(x))
+      .filter((x): x is Obj => !!x)
+      .map(
+        (x) => `${str(x.kind) ?? ""}:${str(x.namespace) ? `${str(x.namespace)}/` : ""}${str(x.name) ?? ""}`,
+      );
+    if (subjects.length) out.subjects = subjects.join(",").slice(0, 1024);
+  }
   return out;
 }
 
