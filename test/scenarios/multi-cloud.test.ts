@@ -22,7 +22,6 @@ const GCP_TRAINER = `gcp-sa:${TRAINER}`;
 const APP = "0f3c9a52-7e1d-4c55-9a51-6b8d2f4e1a07";
 const AZ_APP = `azure-app:${APP}`;
 const FEATURES = "minio-user:feature-pipeline";
-const CAROL = "human:carol@example.com";
 const MALLORY = "human:mallory@example.com";
 const DAVE = "human:dave@example.com";
 const NORMAL_DAYS = 21;
