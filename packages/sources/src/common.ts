@@ -80,6 +80,14 @@ const SECRET_KEY_NAMES = new Set([
   "x-goog-encryption-key",
   "x-goog-copy-source-encryption-key",
   "signature",
+  // Bearer material some APIs echo (AWS hides these as HIDDEN_DUE_TO_SECURITY_REASONS today; a future
+  // field or a forwarder that re-serializes must not leak one).
+  "token",
+  "webidentitytoken",
+  "samlassertion",
+  "id_token",
+  "access_token",
+  "refresh_token",
 ]);
 export function isCredentialKey(lowerKey: string): boolean {
   return SECRET_KEY_NAMES.has(lowerKey);

@@ -24,6 +24,11 @@ export interface Accepted {
 export interface NormalizeContext {
   cluster: string;
   receivedAt: string;
+  /**
+   * Vault only: Kubernetes auth mount → cluster name (`vault.kubernetes_auth_clusters` in the config,
+   * e.g. {"auth/k8s-eu/": "prod-eu"}), for a Vault that serves several clusters; `cluster` otherwise.
+   */
+  vaultAuthClusters?: Readonly<Record<string, string>>;
 }
 
 export interface Normalized {

@@ -62,7 +62,7 @@ export function safeJsonParse(text: string): { value: unknown } | { error: strin
 export function preview(v: unknown, max = 2048): string {
   let s: string;
   try {
-    s = typeof v === "string" ? v : JSON.stringify(v) ?? "";
+    s = typeof v === "string" ? v : (JSON.stringify(v) ?? "");
   } catch {
     s = "[unserializable]";
   }
@@ -72,6 +72,10 @@ export function preview(v: unknown, max = 2048): string {
 /**
  * Splits text that is a JSON document or NDJSON. A document (object or array) yields `unwrap(doc)`;
  * otherwise each non-empty line is parsed alone so one bad line does not sink its neighbours.
+ * Two shapes shippers produce are tolerated: lines with a text prefix before the JSON object (the CRI
+ * container log format `<time> stdout F {…}` when an apiserver logs audit events to stdout, syslog
+ * headers, Vault's audit `prefix` option), and concatenated JSON values without one-per-line framing
+ * (pretty-printed files joined together, Fluent Bit's `json_stream` format).
  */
 export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unknown[]) {
   const records: unknown[] = [];
@@ -84,14 +88,69 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
     return { records, errors };
   }
   const lines = trimmed.split(/\r?\n/);
-  if (lines.length === 1) return { records, errors: [{ index: 0, reason: whole.error }] };
+  let parsedLines = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === "") continue;
-    const r = safeJsonParse(line);
-    if ("value" in r) records.push(...unwrap(r.value));
+    let r = safeJsonParse(line);
+    const brace = line.indexOf("{");
+    if ("error" in r && brace > 0) {
+      const rest = safeJsonParse(line.slice(brace));
+      if ("value" in rest) r = rest;
+    }
+    if ("value" in r) {
+      // Scalars (a lone `"x"` or `1` line of a pretty-printed object) do not count as framed records.
+      if (typeof r.value === "object" && r.value !== null) parsedLines++;
+      records.push(...unwrap(r.value));
+    }
     // No payload: an unparseable line cannot be redacted, so it is never stored.
-    else errors.push({ index: i, reason: `line ${i + 1}: ${r.error}` });
+    else errors.push({ index: i, reason: lines.length === 1 ? r.error : `line ${i + 1}: ${r.error}` });
+  }
+  if (errors.length === 0) return { records, errors };
+  const concat = splitConcatenatedJson(trimmed);
+  if (concat.values.length > parsedLines) {
+    const out: unknown[] = [];
+    for (const v of concat.values) out.push(...unwrap(v));
+    const errs = concat.rest
+      ? [{ index: concat.values.length, reason: `value ${concat.values.length + 1}: malformed JSON` }]
+      : [];
+    return { records: out, errors: errs };
   }
   return { records, errors };
+}
+
+/**
+ * Splits `{…}{…}` / `{…}\n{…}` (any whitespace between top-level objects or arrays) without recursion;
+ * stops at the first value that is not complete JSON and reports that a remainder was left.
+ */
+export function splitConcatenatedJson(text: string): { values: unknown[]; rest: boolean } {
+  const values: unknown[] = [];
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    while (i < n && /\s/.test(text[i])) i++;
+    if (i >= n) break;
+    if (text[i] !== "{" && text[i] !== "[") return { values, rest: true };
+    let depth = 0;
+    let inStr = false;
+    let j = i;
+    for (; j < n; j++) {
+      const c = text[j];
+      if (inStr) {
+        if (c === "\\") j++;
+        else if (c === '"') inStr = false;
+      } else if (c === '"') inStr = true;
+      else if (c === "{" || c === "[") depth++;
+      else if (c === "}" || c === "]") {
+        depth--;
+        if (depth === 0) break;
+      }
+    }
+    if (j >= n) return { values, rest: true };
+    const r = safeJsonParse(text.slice(i, j + 1));
+    if ("error" in r) return { values, rest: true };
+    values.push(r.value);
+    i = j + 1;
+  }
+  return { values, rest: false };
 }

@@ -136,4 +136,89 @@ describe("cloudtrail parser", () => {
       if (!a.ok) expect(a.error).toMatch(re);
     }
   });
+
+  it("CloudWatch Logs subscription payloads: each logEvents[].message is a record; a broken one is rejected alone", () => {
+    const cw = run(cloudtrail, fixture("cloudtrail/cloudwatch-subscription.json"));
+    expect(cw.rejected).toEqual(["CloudWatch Logs message: malformed JSON"]);
+    expect(cw.events).toHaveLength(1);
+    expect(cw.events[0]).toMatchObject({
+      operation: "GetSecretValue",
+      time: "2026-11-20T02:05:00.000Z",
+      resource: { uri: "aws-secretsmanager://123456789012/us-east-1/ml/wandb" },
+    });
+    expect(cw.events[0].actor.links).toEqual(["aws-role:123456789012:ml-trainer-irsa"]);
+    // The connectivity probe a subscription sends first carries no records and no errors.
+    const probe = JSON.stringify({
+      messageType: "CONTROL_MESSAGE",
+      logEvents: [{ id: "", message: "CWL CONTROL MESSAGE" }],
+    });
+    expect(cloudtrail.decode(probe)).toEqual({ records: [], errors: [] });
+  });
+
+  it("EKS Pod Identity: the subject service account is the actor, the role it received is linked, tokens redacted", () => {
+    const r = run(cloudtrail, fixture("cloudtrail/pod-identity.json"));
+    expect(r.events).toHaveLength(1);
+    const e = r.events[0];
+    expect(e.actor.principal).toBe("system:serviceaccount:ml-train:trainer");
+    expect(e.actor.type).toBe("service_account");
+    expect(e.actor.links).toEqual([
+      "k8s-sa:prod-eu:ml-train:trainer",
+      "aws-role:123456789012:ml-train-pod-identity",
+    ]);
+    expect(e.actor.attrs.caller_arn).toBe(
+      "arn:aws:sts::123456789012:assumed-role/eks-node-role/i-0123456789abcdef0",
+    );
+    expect(e.actor.attrs.eks_cluster).toBe("ml-prod");
+    expect(e).toMatchObject({
+      verb: "auth",
+      time: "2026-11-20T02:07:00.000Z",
+      resource: { uri: "arn:aws:iam::123456789012:role/ml-train-pod-identity", type: "role" },
+    });
+    const wire = JSON.stringify(r.wire);
+    for (const planted of ["PLANTED-POD-IDENTITY-JWT", "PLANTED-SESSION-TOKEN", "PLANTED-SECRET-KEY"])
+      expect(wire).not.toContain(planted);
+  });
+
+  it("AWSAccount identities: anonymous S3 requests share the server access log's alias; other accounts by id", () => {
+    const rec = (accountId: string) =>
+      JSON.stringify({
+        eventVersion: "1.08",
+        userIdentity: { type: "AWSAccount", principalId: "", accountId },
+        eventTime: "2026-11-20T10:23:01Z",
+        eventSource: "s3.amazonaws.com",
+        eventName: "GetObject",
+        requestParameters: { bucketName: "ml-public-example", key: "readme.md" },
+        eventID: `acct-${accountId}`,
+        errorCode: "AccessDenied",
+      });
+    const anon = one(cloudtrail, rec("anonymous"));
+    expect(anon.actor).toMatchObject({ principal: "anonymous", links: ["aws-anonymous:ml-public-example"] });
+    expect(anon).toMatchObject({ outcome: "failure", status_code: 403 });
+    expect(one(cloudtrail, rec("210987654321")).actor.links).toEqual(["aws-account:210987654321"]);
+  });
+
+  it("service events without a userIdentity type are attributed to the invoking service", () => {
+    const e = one(
+      cloudtrail,
+      JSON.stringify({
+        eventVersion: "1.08",
+        userIdentity: { accountId: "123456789012", invokedBy: "secretsmanager.amazonaws.com" },
+        eventTime: "2026-11-20T10:30:00Z",
+        eventSource: "secretsmanager.amazonaws.com",
+        eventName: "RotationSucceeded",
+        eventType: "AwsServiceEvent",
+        eventID: "rot-1",
+        recipientAccountId: "123456789012",
+        awsRegion: "us-east-1",
+        additionalEventData: {
+          SecretId: "arn:aws:secretsmanager:us-east-1:123456789012:secret:ml/db-AbC123",
+        },
+      }),
+    );
+    expect(e.actor).toMatchObject({
+      principal: "secretsmanager.amazonaws.com",
+      links: ["aws-service:secretsmanager.amazonaws.com"],
+    });
+    expect(e.resource.uri).toBe("aws-secretsmanager://123456789012/us-east-1/ml/db");
+  });
 });

@@ -5,7 +5,7 @@ import { k8sAudit } from "../src/sources/k8s-audit";
 import { fixture, one, run } from "./helpers";
 
 describe("gcp-audit parser", () => {
-  it("Pub/Sub push: AccessSecretVersion via GKE Workload Identity → KSA actor, GSA linked, version dropped from URI", () => {
+  it("Pub/Sub push: AccessSecretVersion via GKE Workload Identity → KSA actor, GSA linked (not impersonated), version dropped from URI", () => {
     const e = one(gcpAudit, fixture("gcp-audit/pubsub-access-secret-version.json"));
     expect(e.resource).toMatchObject({
       uri: "gcp-secretmanager://projects/123456789/secrets/wandb-api-key",
@@ -18,7 +18,9 @@ describe("gcp-audit parser", () => {
       "k8s-sa:prod-eu:ml-train:trainer",
       "gcp-sa:trainer-gsa@ml-proj-example.iam.gserviceaccount.com",
     ]);
-    expect(e.actor.impersonated).toBe("trainer-gsa@ml-proj-example.iam.gserviceaccount.com");
+    // Workload Identity is the KSA acting as its bound GSA: linked, not impersonation (no privilege change).
+    expect(e.actor.impersonated).toBeUndefined();
+    expect(e.actor.attrs.workload_identity_sa).toBe("trainer-gsa@ml-proj-example.iam.gserviceaccount.com");
     expect(e).toMatchObject({
       outcome: "success",
       src_ip: "192.0.2.50",

@@ -3,13 +3,13 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { type NormalizedEvent, NormalizedEvent as NormalizedEventSchema } from "@identrail/schema";
-import type { SourceParser } from "../src/types";
+import type { NormalizeContext, SourceParser } from "../src/types";
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..");
 export const corpusDir = path.resolve(repoRoot, "../shared/corpus");
 export const fixturesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "fixtures");
 
-export const CTX = { cluster: "prod-eu", receivedAt: "2026-11-24T12:00:00.000Z" };
+export const CTX: NormalizeContext = { cluster: "prod-eu", receivedAt: "2026-11-24T12:00:00.000Z" };
 
 export function fixture(rel: string): string {
   return readFileSync(path.join(fixturesDir, rel), "utf8");

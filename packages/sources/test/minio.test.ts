@@ -63,4 +63,28 @@ describe("minio parser", () => {
       if (!a.ok) expect(a.error).toMatch(re);
     }
   });
+
+  it("the newest webhook field set (tags, requestClaims, *InNS timings) normalizes; signature and token are redacted", () => {
+    const text = fixture("minio/audit-webhook-2024.json");
+    const n = run(minio, text);
+    expect(n.events).toHaveLength(1);
+    expect(n.events[0]).toMatchObject({
+      time: "2026-11-20T02:06:00.123Z",
+      resource: { uri: "minio://ml-models/llm/step-1000.pt" },
+      bytes_out: 1048576,
+      bytes_in: 312,
+    });
+    expect(n.events[0].actor.links).toEqual(["minio-user:ml-trainer", "minio-key:trainerkey01"]);
+    const wire = JSON.stringify(n.wire);
+    expect(wire).not.toContain("PLANTEDSIGNATURE");
+    expect(wire).not.toContain("PLANTED-STS-TOKEN");
+    // A shipper that re-types "1" as a number still sends schema version 1.
+    expect(run(minio, JSON.stringify({ ...JSON.parse(text), version: 1 })).events).toHaveLength(1);
+  });
+
+  it("a qualified handler name (s3.GetObject) keeps its verb", () => {
+    const rec = JSON.parse(fixture("minio/audit-webhook-2024.json"));
+    const e = one(minio, JSON.stringify({ ...rec, api: { ...rec.api, name: "s3.PutObject" } }));
+    expect(e).toMatchObject({ operation: "s3.PutObject", verb: "write" });
+  });
 });

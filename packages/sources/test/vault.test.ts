@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { vault } from "../src/sources/vault";
+import { kubernetesAuthCluster, vault } from "../src/sources/vault";
 import { fixture, run } from "./helpers";
 
 describe("vault parser", () => {
@@ -76,5 +76,38 @@ describe("vault parser", () => {
       const n = vault.normalize(rec, { cluster: "c", receivedAt: "2026-11-24T00:00:00.000Z" });
       expect(n.ok).toBe(false);
     }
+  });
+
+  it("audit device `prefix` option: the text before the JSON object is dropped", () => {
+    const p = run(vault, fixture("vault/prefixed.txt"));
+    expect(p.decodeErrors).toEqual([]);
+    expect(p.events.map((e) => e.resource.uri)).toEqual([
+      "vault://auth/kubernetes/login",
+      "vault://secret/data/ml/wandb-api-key",
+    ]);
+  });
+
+  it("kubernetes_auth_clusters maps the login's mount, and later tokens by their display-name prefix", () => {
+    const ctx = { cluster: "default", receivedAt: "2026-11-24T12:00:00.000Z" };
+    const mapped = run(vault, fixture("vault/k8s-auth-session.ndjson"), {
+      ...ctx,
+      vaultAuthClusters: { "auth/k8s-eu/": "other", "auth/kubernetes/": "prod-eu" },
+    });
+    const login = mapped.events.find((e) => e.resource.uri === "vault://auth/kubernetes/login");
+    const read = mapped.events.find((e) => e.resource.uri === "vault://secret/data/ml/wandb-api-key");
+    expect(login?.actor.links).toContain("k8s-sa:prod-eu:ml-train:trainer");
+    expect(read?.actor.links).toContain("k8s-sa:prod-eu:ml-train:trainer");
+    // The event keeps the ingest cluster; only the service account's identity moves.
+    expect(read?.cluster).toBe("default");
+    const unmapped = run(vault, fixture("vault/k8s-auth-session.ndjson"), ctx);
+    expect(unmapped.events.find((e) => e.resource.uri === read?.resource.uri)?.actor.links).toContain(
+      "k8s-sa:default:ml-train:trainer",
+    );
+    // Longest mount wins for nested mount paths; no match keeps the fallback.
+    const r = { request: { mount_point: "secret/" } };
+    const map = { "auth/k8s/": "a", "auth/k8s/eu/": "b" };
+    expect(kubernetesAuthCluster(r, { display_name: "k8s-eu-ml-trainer" }, "x", map)).toBe("b");
+    expect(kubernetesAuthCluster(r, { display_name: "k8s-ml-trainer" }, "x", map)).toBe("a");
+    expect(kubernetesAuthCluster(r, { display_name: "approle" }, "x", map)).toBe("x");
   });
 });

@@ -25,6 +25,19 @@ export const INGEST_ROUTES: Record<string, SourceName> = {
 };
 
 const MAX_ERRORS_REPORTED = 100;
+/**
+ * Types a forwarder uses when it posts a log file as it found it (S3 objects default to
+ * binary/octet-stream; CloudTrail .json.gz files go out as application/gzip or x-gzip; `curl
+ * --data-binary @file` without -H sends x-www-form-urlencoded): the parser reads the bytes as they are,
+ * and gzip is recognised by its magic number.
+ */
+const FILE_TYPES = new Set([
+  "application/octet-stream",
+  "binary/octet-stream",
+  "application/gzip",
+  "application/x-gzip",
+  "application/x-www-form-urlencoded",
+]);
 const CLUSTER_RE = /^[A-Za-z0-9._-]{1,128}$/;
 
 export interface IngestResult {
@@ -150,7 +163,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
       if (!CLUSTER_RE.test(cluster))
         throw httpError("bad_request", "cluster must match [A-Za-z0-9._-]{1,128}");
       const ct = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
-      if (ct && !parser.contentTypes.includes(ct) && ct !== "application/octet-stream")
+      if (ct && !parser.contentTypes.includes(ct) && !FILE_TYPES.has(ct))
         throw httpError("unsupported_media_type", `use one of ${parser.contentTypes.join(", ")}`);
       const body = req.body as Buffer | undefined;
       if (!body || body.length === 0) throw httpError("invalid_body", "empty body");

@@ -26,21 +26,49 @@ import {
   setOwn,
   TOO_DEEP,
   tooDeep,
+  Undecodable,
 } from "../common";
 import type { SourceParser } from "../types";
-import { arr, decodeJsonOrNdjson, eventTime, isObj, nonNegInt, type Obj, obj, str, strArr } from "../util";
+import {
+  arr,
+  decodeJsonOrNdjson,
+  eventTime,
+  isObj,
+  nonNegInt,
+  type Obj,
+  obj,
+  safeJsonParse,
+  str,
+  strArr,
+} from "../util";
+
+/** CloudWatch Logs caps an event at 256 KiB; a message past 1 MiB is not one of them. */
+const MAX_MESSAGE = 1024 * 1024;
 
 function unwrap(doc: unknown, depth = 0): unknown[] {
   if (depth > 4) return [doc];
   if (Array.isArray(doc)) return doc.flatMap((d) => unwrap(d, depth + 1));
   if (!isObj(doc)) return [doc];
   if (Array.isArray(doc.Records)) return doc.Records;
+  // A trail delivered to CloudWatch Logs and forwarded by a subscription filter (Lambda / Firehose):
+  // https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/SubscriptionFilters.html — each
+  // logEvents[].message is one CloudTrail record as a JSON string; CONTROL_MESSAGE is a connectivity probe.
+  if (Array.isArray(doc.logEvents) && typeof doc.messageType === "string") {
+    if (doc.messageType !== "DATA_MESSAGE") return [];
+    return doc.logEvents.map((e) => {
+      const m = str(obj(e)?.message, MAX_MESSAGE);
+      if (m === undefined) return new Undecodable("CloudWatch Logs event without a message");
+      const p = safeJsonParse(m);
+      return "value" in p ? p.value : new Undecodable(`CloudWatch Logs message: ${p.error}`);
+    });
+  }
   // EventBridge wraps the CloudTrail record in `detail`.
   if (typeof doc["detail-type"] === "string" && isObj(doc.detail)) return [doc.detail];
   return [doc];
 }
 
 function validate(r: unknown): string | null {
+  if (r instanceof Undecodable) return r.reason;
   if (!isObj(r)) return "record is not a JSON object";
   const v = r.eventVersion;
   if (v !== undefined && (typeof v !== "string" || !/^1\.\d+$/.test(v)))
@@ -77,7 +105,7 @@ const SA_SUFFIX = /system:serviceaccount:([^:\s]+):([^:\s]+)$/;
 
 /** Every actor gets at least one alias: ARNs whose account is not 12 digits (test data, partitions) keep the raw ARN. */
 function actorOf(r: Obj, cluster: string): ActorInfo {
-  const a = actorOfType(r, cluster);
+  const a = podIdentityActor(r, cluster) ?? actorOfType(r, cluster);
   if (a.links.length === 0) {
     const u = r.userIdentity as Obj;
     const id = str(u.arn, 1024) || str(u.principalId, 512);
@@ -151,11 +179,31 @@ function actorOfType(r: Obj, cluster: string): ActorInfo {
         attrs,
       };
     }
+    case "AWSAccount": {
+      // Another account's principal (only its account id is shown), or an unauthenticated S3 request,
+      // which CloudTrail writes as accountId "anonymous" (same alias as the S3 server access log's `-`).
+      const acct = str(u.accountId, 64) ?? "";
+      if (acct === "anonymous") {
+        const bucket = str(obj(r.requestParameters)?.bucketName, 256) ?? "";
+        return { principal: "anonymous", type: "unknown", links: [`aws-anonymous:${bucket}`], attrs };
+      }
+      return {
+        principal: str(u.principalId, 512) || acct || "aws-account",
+        type: "unknown",
+        links: /^\d{12}$/.test(acct) ? [`aws-account:${acct}`] : [],
+        credential,
+        attrs,
+      };
+    }
     case "AWSService": {
       const svc = str(u.invokedBy, 256) ?? "aws-service";
       return { principal: svc, type: "workload", links: [`aws-service:${svc}`], credential, attrs };
     }
     default: {
+      // AwsServiceEvent records (e.g. Secrets Manager RotationSucceeded) name only the service in invokedBy.
+      const svc = str(u.invokedBy, 256);
+      if (!arn && !str(u.principalId) && svc)
+        return { principal: svc, type: "workload", links: [`aws-service:${svc}`], credential, attrs };
       const principal = arn || str(u.principalId, 512) || str(u.accountId, 32) || "unknown";
       const role = arn ? (awsRoleAlias(arn) ?? awsUserAlias(arn)) : null;
       return {
@@ -167,6 +215,36 @@ function actorOfType(r: Obj, cluster: string): ActorInfo {
       };
     }
   }
+}
+
+/**
+ * EKS Pod Identity (https://docs.aws.amazon.com/eks/latest/userguide/pod-identities.html): the node's
+ * Pod Identity Agent calls eks-auth:AssumeRoleForPodIdentity with the pod's service-account token;
+ * `responseElements.subject` names the service account and `assumedRoleUser` the role session it got.
+ * As with IRSA the service account is the actor and the role is linked; the calling node role is kept
+ * in attrs (`caller_arn`).
+ */
+function podIdentityActor(r: Obj, cluster: string): ActorInfo | undefined {
+  if (r.eventName !== "AssumeRoleForPodIdentity") return undefined;
+  const res = obj(r.responseElements);
+  const subject = obj(res?.subject);
+  const ns = str(subject?.namespace, 253);
+  const name = str(subject?.serviceAccount, 253);
+  if (!ns || !name) return undefined;
+  const base = actorOfType(r, cluster);
+  const put = attrSetter(base.attrs);
+  put("caller_arn", str((r.userIdentity as Obj).arn, 1024));
+  put("eks_cluster", str(obj(r.requestParameters)?.clusterName, 256));
+  put("pod_identity_association", str(obj(res?.podIdentityAssociation)?.associationArn, 1024));
+  const links = [k8sServiceAccountId(cluster, ns, name)];
+  const role = awsRoleAlias(str(obj(res?.assumedRoleUser)?.arn, 1024) ?? "");
+  if (role) links.push(role);
+  return {
+    principal: `system:serviceaccount:${ns}:${name}`,
+    type: "service_account",
+    links,
+    attrs: base.attrs,
+  };
 }
 
 /**
@@ -361,7 +439,8 @@ export function normalizeCloudTrail(
   if (eventSource === "secretsmanager.amazonaws.com") {
     const [verb, type] = lookup(SM_VERBS, eventName) ?? [verbFromName(eventName), "secret"];
     const ids = eventName === "BatchGetSecretValue" ? strArr(req?.secretIdList, 64) : [];
-    const one = str(req?.secretId, 2048) ?? str(req?.name, 2048);
+    // Service events (RotationSucceeded …) name the secret in additionalEventData.SecretId.
+    const one = str(req?.secretId, 2048) ?? str(req?.name, 2048) ?? str(extra?.SecretId, 2048);
     if (one) ids.push(one);
     if (ids.length === 0) {
       // ListSecrets, or a batch by filters: the whole account/region's secrets are the target.
@@ -405,6 +484,22 @@ export function normalizeCloudTrail(
     const copy = str(req?.["x-amz-copy-source"], 3000) ?? str(req?.copySource, 3000);
     if (copy) e.attrs.copy_source = copySourceUri(copy);
     if (bucket) e.attrs.bucket = bucket;
+    return [finishEvent(e)];
+  }
+
+  if (eventName === "AssumeRoleForPodIdentity") {
+    const session = str(obj(obj(r.responseElements)?.assumedRoleUser)?.arn, 1024) ?? "";
+    const role = awsRoleAlias(session);
+    const m = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)\//.exec(session);
+    const roleArn = m ? `arn:${m[1]}:iam::${m[2]}:role/${m[3]}` : undefined;
+    const e = base(
+      roleArn ?? `aws://${eventSource}/${eventName}`,
+      roleArn ? "role" : "api",
+      "auth",
+      roleArn,
+      0,
+    );
+    if (role) e.attrs.target_role = role;
     return [finishEvent(e)];
   }
 

@@ -177,9 +177,14 @@ function callerOf(p: Obj, cluster: string): Caller {
   const { links, type } = aliasesFor(caller, cluster);
   let impersonated: string | undefined;
   if (chain.length && email && email !== caller) {
-    impersonated = email;
     const gsa = gcpServiceAccountAlias(email);
-    if (gsa && k8sSaFromSubject(caller) && /\.svc\.id\.goog\[|\/subject\/ns\//.test(caller)) links.push(gsa);
+    if (gsa && k8sSaFromSubject(caller) && /\.svc\.id\.goog\[|\/subject\/ns\//.test(caller)) {
+      // GKE Workload Identity: the KSA is bound to the GSA (roles/iam.workloadIdentityUser), so every call
+      // the workload makes shows the GSA as principalEmail and the KSA as delegate. That is one identity
+      // acting as itself, not impersonation (which would raise a privilege change on every data access).
+      links.push(gsa);
+      attrs.workload_identity_sa = email;
+    } else impersonated = email;
   }
   return { principal: caller, type, links, impersonated, attrs };
 }

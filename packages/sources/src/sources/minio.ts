@@ -34,7 +34,8 @@ function unwrap(doc: unknown, depth = 0): unknown[] {
 
 function validate(r: unknown): string | null {
   if (!isObj(r)) return "record is not a JSON object";
-  if (r.version !== undefined && !VERSIONS.has(r.version as string))
+  // MinIO writes "1"; a shipper that re-types numeric-looking strings sends 1.
+  if (r.version !== undefined && !VERSIONS.has(String(r.version)))
     return "unsupported MinIO audit version (want 1)";
   const api = obj(r.api);
   if (!api) return "missing api";
@@ -130,7 +131,10 @@ export function normalizeMinio(
   if (parentUser) links.push(`minio-user:${parentUser}`);
   if (accessKey) links.push(`minio-key:${accessKey}`);
   const status = nonNegInt(api.statusCode);
-  const verb = lookup(VERBS, name) ?? (/^Get/.test(name) ? "other" : /^List/.test(name) ? "list" : "other");
+  // Some builds and gateways qualify the handler name (`s3.GetObject`); the verb is the handler's.
+  const handler = name.replace(/^s3\./i, "");
+  const verb =
+    lookup(VERBS, handler) ?? (/^Get/.test(handler) ? "other" : /^List/.test(handler) ? "list" : "other");
   const attrs: Record<string, string> = {};
   const put = attrSetter(attrs);
   put("deployment_id", str(r.deploymentid, 128));

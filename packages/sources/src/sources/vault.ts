@@ -8,8 +8,8 @@
  *
  * The cluster of a Kubernetes-auth token's service account is not in the entry; it comes from the
  * collector (`?cluster=` on /ingest/vault, or the tailer's `cluster`), i.e. the Kubernetes cluster whose
- * TokenReview API the Vault kubernetes auth mount points at. One Vault serving several clusters needs
- * one ingest route per auth mount's cluster (or accepts the default cluster for all of them).
+ * TokenReview API the Vault kubernetes auth mount points at. One Vault serving several clusters maps each
+ * auth mount to its cluster with `vault.kubernetes_auth_clusters` (NormalizeContext.vaultAuthClusters).
  */
 import { err, k8sServiceAccountId, ok, parseServiceAccountUsername, stableId } from "@identrail/core";
 import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
@@ -118,10 +118,46 @@ function serviceAccountOf(meta: Obj | undefined): { namespace: string; name: str
   return null;
 }
 
+/**
+ * The cluster whose TokenReview a Kubernetes auth mount uses. A login names its mount
+ * (request.mount_point); later requests only carry the token's display name, which Vault prefixes with
+ * the auth mount path (`auth/k8s-eu/` → `k8s-eu-<namespace>-<name>`), so the longest matching prefix wins.
+ */
+export function kubernetesAuthCluster(
+  r: Obj,
+  auth: Obj | undefined,
+  fallback: string,
+  map: Readonly<Record<string, string>> | undefined,
+): string {
+  if (!map) return fallback;
+  const trim = (m: string) => m.replace(/^\/+|\/+$/g, "");
+  const mounts = Object.keys(map)
+    .filter((m) => typeof map[m] === "string" && map[m] !== "")
+    .sort((a, b) => b.length - a.length);
+  const loginMount = str(obj(r.request)?.mount_point, 512);
+  if (loginMount && /^auth\//.test(loginMount)) {
+    const hit = mounts.find((m) => trim(m) === trim(loginMount));
+    if (hit) return map[hit];
+  }
+  const dn = str(auth?.display_name, 1024);
+  if (dn) {
+    const hit = mounts.find((m) =>
+      dn.startsWith(
+        `${trim(m)
+          .replace(/^auth\//, "")
+          .replace(/\//g, "-")}-`,
+      ),
+    );
+    if (hit) return map[hit];
+  }
+  return fallback;
+}
+
 export function normalizeVault(
   r: Obj,
-  cluster: string,
+  defaultCluster: string,
   receivedAt: string,
+  authClusters?: Readonly<Record<string, string>>,
 ): NormalizedEvent | { error: string } | { skipped: string } {
   const invalid = validate(r);
   if (invalid) return { error: invalid };
@@ -139,6 +175,7 @@ export function normalizeVault(
   const accessor = str(auth?.accessor, 512) || str(req.client_token_accessor, 512) || undefined;
   const displayName = str(auth?.display_name, 1024) || undefined;
   const sa = serviceAccountOf(meta);
+  const cluster = sa ? kubernetesAuthCluster(r, auth, defaultCluster, authClusters) : defaultCluster;
   const email = str(meta?.email, 320);
   const links: string[] = [];
   if (entityId) links.push(`vault-entity:${entityId}`);
@@ -197,7 +234,7 @@ export function normalizeVault(
     source: "vault",
     time: t.time,
     received_at: receivedAt,
-    cluster,
+    cluster: defaultCluster,
     identity_id: "",
     actor: {
       principal: displayName ?? entityId ?? accessor ?? (token ? "vault-token" : "anonymous"),
@@ -255,7 +292,7 @@ export const vault: SourceParser = {
   normalize(record, ctx) {
     if (tooDeep(record)) return err(TOO_DEEP);
     if (!isObj(record)) return err("record is not a JSON object");
-    const n = normalizeVault(record, ctx.cluster, ctx.receivedAt);
+    const n = normalizeVault(record, ctx.cluster, ctx.receivedAt, ctx.vaultAuthClusters);
     if ("error" in n) return err(n.error);
     if ("skipped" in n) return ok({ events: [], skipped: n.skipped });
     return ok({ events: [n] });
