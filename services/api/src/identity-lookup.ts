@@ -1,5 +1,20 @@
 import type { ClickHouseClient } from "@clickhouse/client";
+import { awsRoleAlias, awsUserAlias, gcpServiceAccountAlias, humanAlias } from "@identrail/core";
 import { rows } from "./query";
+
+/**
+ * What an analyst may paste: a canonical id, a raw principal as a log names it, a bare role/user ARN,
+ * a Google service-account email, an email in any case, or a bare Vault entity / Azure object /
+ * MinIO id. Each maps to the alias forms the parsers write.
+ */
+export function aliasCandidates(input: string): string[] {
+  const c = new Set([input, `raw:${input}`]);
+  for (const a of [awsRoleAlias(input), awsUserAlias(input), gcpServiceAccountAlias(input)]) if (a) c.add(a);
+  if (input.includes("@")) c.add(humanAlias(input));
+  if (!input.includes(":"))
+    for (const kind of ["vault-entity", "azure-app", "minio-user", "minio-key"]) c.add(`${kind}:${input}`);
+  return [...c];
+}
 
 /**
  * Resolves a canonical id or any alias (a raw principal such as system:serviceaccount:ns:name, an ARN,
@@ -13,7 +28,7 @@ export async function resolveIdentity(
   const first = await rows<{ identity_id: string }>(
     ch,
     "SELECT identity_id FROM identity_aliases WHERE alias IN {cands:Array(String)} GROUP BY identity_id ORDER BY max(last_seen) DESC, identity_id LIMIT 1",
-    { cands: [input, `raw:${input}`] },
+    { cands: aliasCandidates(input) },
   );
   if (!first.length) return null;
   let id = first[0].identity_id;

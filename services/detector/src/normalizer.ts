@@ -63,7 +63,11 @@ export function createNormalizer(deps: NormalizerDeps) {
         const receivedAt = typeof env.received_at === "string" ? env.received_at : now;
         let r: ReturnType<typeof parser.normalize>;
         try {
-          r = parser.normalize(env.record, { cluster, receivedAt });
+          r = parser.normalize(env.record, {
+            cluster,
+            receivedAt,
+            vaultAuthClusters: deps.config.vault.kubernetes_auth_clusters,
+          });
         } catch {
           // Parsers never throw by contract; a bug here must not stop the partition.
           r = { ok: false, error: "parser failed on this record" };
