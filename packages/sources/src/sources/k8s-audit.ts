@@ -347,7 +347,8 @@ export function normalizeK8sEvent(
     user_agent: str(r.userAgent, 2048) ?? "",
     outcome: code === 0 && !decision ? "unknown" : failed ? "failure" : "success",
     status_code: code,
-    reason: str(status?.reason ?? annotations["authorization.k8s.io/reason"], 2048) ?? "",
+    // The authorizer's reason explains denials; on success it stays in attrs.authz_reason.
+    reason: str(status?.reason ?? (failed ? annotations["authorization.k8s.io/reason"] : undefined), 2048) ?? "",
     bytes_in: 0,
     bytes_out: 0,
     raw_ref: `${r.auditID as string}/${stage}`,
