@@ -185,3 +185,40 @@ describe("ingest bad input", () => {
     expect(r.statusCode).toBe(400);
   });
 });
+
+describe("every ingest endpoint refuses unusable bodies the same way", () => {
+  const endpoints = ["k8s-audit", "vault", "cloudtrail", "gcp-audit", "azure-keyvault", "s3-access", "minio"];
+  const send = (endpoint: string, payload: string | Buffer, headers: Record<string, string> = {}) =>
+    rt.app.inject({
+      method: "POST",
+      url: `/ingest/${endpoint}`,
+      headers: {
+        ...auth(INGEST_TOKEN),
+        "content-type": endpoint === "s3-access" ? "text/plain" : "application/json",
+        ...headers,
+      },
+      payload,
+    });
+
+  it.each(endpoints)("/ingest/%s", async (endpoint) => {
+    expect((await send(endpoint, "")).statusCode).toBe(400);
+    expect((await send(endpoint, "x", { "content-type": "image/png" })).statusCode).toBe(415);
+    expect((await send(endpoint, Buffer.alloc(11 * 1024 * 1024, 0x20))).statusCode).toBe(413);
+    const bomb = gzipSync(Buffer.alloc(32 * 1024 * 1024, 0x7b));
+    expect((await send(endpoint, bomb, { "content-encoding": "gzip" })).statusCode).toBe(413);
+    const gz = gzipSync(Buffer.from('{"a":1}\n'.repeat(100)));
+    expect(
+      (await send(endpoint, gz.subarray(0, gz.length - 8), { "content-encoding": "gzip" })).statusCode,
+    ).toBe(400);
+    const garbage = await send(endpoint, "\u0000\u0001 not a log at all");
+    expect(garbage.statusCode).toBe(400);
+    expect(garbage.json()).toMatchObject({ accepted: 0 });
+    expect(await send(endpoint, "{}", {}).then((r) => r.statusCode)).toBeLessThan(500);
+    const noToken = await rt.app.inject({ method: "POST", url: `/ingest/${endpoint}`, payload: "{}" });
+    expect(noToken.statusCode).toBe(401);
+  });
+
+  it("unknown endpoints are 404", async () => {
+    expect((await send("splunk", "{}")).statusCode).toBe(404);
+  });
+});
