@@ -10,7 +10,20 @@ export interface StoreOptions {
   password?: string;
   dataDir: string;
   maxExecutionTime?: number;
+  /**
+   * Test hook (fault injection): wraps the embedded chDB connection, e.g. to make inserts fail for a
+   * while, since the in-process engine cannot be stopped like a server. Applies when this call opens
+   * the data directory (the first client for a path in the process); ignored for server URLs.
+   */
+  wrapConnection?: (conn: ChdbConnection) => ChdbConnection;
 }
+
+/** The `@clickhouse/client-common` Connection contract that chDB's connection implements. */
+export type ChdbConnection = Parameters<typeof createClient>[0] extends infer P
+  ? P extends { connection?: infer C }
+    ? NonNullable<C>
+    : never
+  : never;
 
 export interface StoreClient {
   ch: ClickHouseClient;
@@ -49,8 +62,9 @@ export async function createStoreClient(opts: StoreOptions): Promise<StoreClient
   if (!entry) {
     mkdirSync(path, { recursive: true });
     const { createChdbConnection } = await import("chdb/connection");
+    const conn = createChdbConnection({ path }) as unknown as ChdbConnection;
     const client = createClient({
-      connection: createChdbConnection({ path }) as any,
+      connection: opts.wrapConnection ? opts.wrapConnection(conn) : conn,
       clickhouse_settings: { date_time_input_format: "best_effort" },
     });
     entry = { client, refs: 0 };

@@ -1,0 +1,348 @@
+/**
+ * Realistic, redacted multi-source traffic for benchmarks and load tests: many identities (training and
+ * serving service accounts, CI runners, cloud roles, a few humans) acting on secrets, config, pods, model
+ * artefacts. Formats are the vendors' own: Kubernetes audit EventLists (webhook backend), Vault audit
+ * response lines (file device), CloudTrail `{"Records":[…]}` documents, S3 server access log lines.
+ * Deterministic for a given seed. Addresses are 192.0.2.x, domains example.com, account 123456789012.
+ */
+
+export type GenSource = "k8s-audit" | "vault" | "cloudtrail" | "s3-access";
+export const GEN_SOURCES: GenSource[] = ["k8s-audit", "vault", "cloudtrail", "s3-access"];
+
+/** Small fast PRNG (mulberry32): deterministic traffic for a seed. */
+export function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const NAMESPACES = [
+  "ml-training",
+  "ml-serving",
+  "data-prep",
+  "feature-store",
+  "ci",
+  "eval",
+  "payments",
+  "platform",
+];
+const JOBS = ["fine-tuning", "trainer", "evaluator", "exporter", "ingest", "runner", "indexer", "serving"];
+const K8S_RESOURCES: [string, string, number][] = [
+  // resource, verb, weight
+  ["configmaps", "get", 30],
+  ["secrets", "get", 20],
+  ["pods", "list", 12],
+  ["pods", "get", 10],
+  ["jobs", "create", 4],
+  ["leases", "update", 14],
+  ["events", "create", 6],
+  ["secrets", "list", 2],
+  ["serviceaccounts", "get", 2],
+];
+const UAS = [
+  "python-requests/2.31",
+  "kubectl/v1.30.2 (linux/amd64) kubernetes/39683505",
+  "argo-workflows/3.5",
+  "kube-controller-manager/v1.30.2",
+];
+
+export interface TrafficOptions {
+  /** Distinct identities (service accounts / roles / users); default 2000. */
+  identities?: number;
+  seed?: number;
+  /** Event time of the first event (ms); events advance `stepMs` each. Default 2026-11-01T00:00Z. */
+  start?: number;
+  stepMs?: number;
+  cluster?: string;
+}
+
+export class Traffic {
+  private r: () => number;
+  private t: number;
+  private seq = 0;
+  private weights: number;
+  readonly identities: number;
+  readonly step: number;
+
+  constructor(private readonly o: TrafficOptions = {}) {
+    this.r = rng(o.seed ?? 1);
+    this.t = o.start ?? Date.parse("2026-11-01T00:00:00Z");
+    this.identities = o.identities ?? 2000;
+    this.step = o.stepMs ?? 50;
+    this.weights = K8S_RESOURCES.reduce((s, x) => s + x[2], 0);
+  }
+
+  private pick<T>(xs: readonly T[]): T {
+    return xs[Math.floor(this.r() * xs.length)];
+  }
+
+  /** Zipf-like identity popularity: a few busy controllers, a long tail of jobs. */
+  private identity(): number {
+    return Math.floor(this.identities * this.r() ** 2.2);
+  }
+
+  private tick(): string {
+    this.t += this.step;
+    return new Date(this.t).toISOString();
+  }
+
+  private uuid(prefix: number): string {
+    const n = (this.seq++).toString(16).padStart(12, "0");
+    // The seed is part of every id: two generators with different seeds never collide.
+    const seed = ((this.o.seed ?? 1) & 0xffff).toString(16).padStart(4, "0");
+    return `${prefix.toString(16).padStart(8, "0")}-${seed}-4000-8000-${n}`;
+  }
+
+  sa(i: number) {
+    const ns = NAMESPACES[i % NAMESPACES.length];
+    return { ns, name: `${JOBS[(i >> 3) % JOBS.length]}-${i}` };
+  }
+
+  /** One audit.k8s.io/v1 Event (webhook shape, Metadata level). */
+  k8sEvent(identity = this.identity()) {
+    let w = this.r() * this.weights;
+    let res = K8S_RESOURCES[0];
+    for (const x of K8S_RESOURCES) {
+      w -= x[2];
+      if (w <= 0) {
+        res = x;
+        break;
+      }
+    }
+    const [resource, verb] = res;
+    const { ns, name } = this.sa(identity);
+    const human = identity % 97 === 0;
+    const user = human ? `user-${identity}@example.com` : `system:serviceaccount:${ns}:${name}`;
+    const objName =
+      verb === "list" || verb === "create"
+        ? undefined
+        : `${resource.slice(0, 3)}-${Math.floor(this.r() * 20)}`;
+    const time = this.tick();
+    const code = this.r() < 0.02 ? 403 : verb === "create" ? 201 : 200;
+    return {
+      kind: "Event",
+      apiVersion: "audit.k8s.io/v1",
+      level: "Metadata",
+      auditID: this.uuid(0xa0d17),
+      stage: "ResponseComplete",
+      requestURI: `/api/v1/namespaces/${ns}/${resource}${objName ? `/${objName}` : ""}`,
+      verb,
+      user: {
+        username: user,
+        uid: `0b8c2d0e-8a5f-4c4e-9a53-${String(identity).padStart(12, "0")}`,
+        groups: human
+          ? ["system:authenticated", "ml-engineers"]
+          : ["system:serviceaccounts", `system:serviceaccounts:${ns}`, "system:authenticated"],
+        ...(human
+          ? {}
+          : {
+              extra: {
+                "authentication.kubernetes.io/pod-name": [`${name}-7d9f8-abcde`],
+                "authentication.kubernetes.io/credential-id": [`JTI=${this.uuid(0xc7ed)}`],
+              },
+            }),
+      },
+      sourceIPs: [`192.0.2.${(identity % 250) + 1}`],
+      userAgent: this.pick(UAS),
+      objectRef: {
+        resource,
+        namespace: ns,
+        ...(objName ? { name: objName } : {}),
+        apiVersion: resource === "jobs" ? "batch/v1" : "v1",
+        ...(resource === "jobs"
+          ? { apiGroup: "batch" }
+          : resource === "leases"
+            ? { apiGroup: "coordination.k8s.io" }
+            : {}),
+      },
+      responseStatus: { metadata: {}, code },
+      requestReceivedTimestamp: time,
+      stageTimestamp: time,
+      annotations: {
+        "authorization.k8s.io/decision": code === 403 ? "forbid" : "allow",
+        "authorization.k8s.io/reason":
+          code === 403
+            ? ""
+            : `RBAC: allowed by RoleBinding "${name}" of Role "${name}" to ServiceAccount "${name}/${ns}"`,
+      },
+    };
+  }
+
+  /** An EventList as the API server's webhook backend posts it. */
+  k8sEventList(n: number) {
+    const items = [];
+    for (let i = 0; i < n; i++) items.push(this.k8sEvent());
+    return { kind: "EventList", apiVersion: "audit.k8s.io/v1", metadata: {}, items };
+  }
+
+  /** A Vault file-audit-device response line: a Kubernetes-auth token reading a KV secret. */
+  vaultLine(identity = this.identity()): string {
+    const { ns, name } = this.sa(identity);
+    const hmac = (s: string) => `hmac-sha256:${Buffer.from(s).toString("hex").padEnd(64, "0").slice(0, 64)}`;
+    return JSON.stringify({
+      time: this.tick(),
+      type: "response",
+      auth: {
+        client_token: hmac(`tok${identity}`),
+        accessor: hmac(`acc${identity}`),
+        display_name: `kubernetes-${ns}-${name}`,
+        policies: ["default", `${ns}-kv-read`],
+        token_policies: ["default", `${ns}-kv-read`],
+        metadata: {
+          role: name,
+          service_account_name: name,
+          service_account_namespace: ns,
+          service_account_secret_name: "",
+          service_account_uid: `c0fed346-308e-4bdf-a18c-${String(identity).padStart(12, "0")}`,
+        },
+        entity_id: `6021bd59-6f00-e459-3c69-${String(identity).padStart(12, "0")}`,
+        token_type: "service",
+        token_ttl: 3600,
+      },
+      request: {
+        id: this.uuid(0x7a017),
+        operation: "read",
+        mount_type: "kv",
+        client_token: hmac(`tok${identity}`),
+        client_token_accessor: hmac(`acc${identity}`),
+        namespace: { id: "root" },
+        path: `kv/data/${ns}/${this.pick(["hf-token", "wandb-key", "db-credentials", "registry-pull"])}`,
+        remote_address: `192.0.2.${(identity % 250) + 1}`,
+      },
+      response: { mount_type: "kv", data: { data: hmac("redacted") } },
+    });
+  }
+
+  /** One CloudTrail record: an IRSA role reading a secret or an S3 object (data event). */
+  cloudTrailRecord(identity = this.identity()) {
+    const role = `ml-${JOBS[identity % JOBS.length]}-${identity}`;
+    const s3 = this.r() < 0.6;
+    const key = `runs/${identity % 50}/checkpoint-${Math.floor(this.r() * 100)}.pt`;
+    return {
+      eventVersion: "1.09",
+      userIdentity: {
+        type: "AssumedRole",
+        principalId: `AROAEXAMPLE${identity}:botocore-session-${identity}`,
+        arn: `arn:aws:sts::123456789012:assumed-role/${role}/botocore-session-${identity}`,
+        accountId: "123456789012",
+        accessKeyId: `ASIAEXAMPLE${String(identity).padStart(8, "0")}`,
+        sessionContext: {
+          sessionIssuer: {
+            type: "Role",
+            principalId: `AROAEXAMPLE${identity}`,
+            arn: `arn:aws:iam::123456789012:role/${role}`,
+            accountId: "123456789012",
+            userName: role,
+          },
+          attributes: {
+            creationDate: new Date(this.t - 600_000).toISOString().replace(/\.\d+Z$/, "Z"),
+            mfaAuthenticated: "false",
+          },
+        },
+      },
+      eventTime: this.tick().replace(/\.\d+Z$/, "Z"),
+      eventSource: s3 ? "s3.amazonaws.com" : "secretsmanager.amazonaws.com",
+      eventName: s3 ? "GetObject" : "GetSecretValue",
+      awsRegion: "us-east-1",
+      sourceIPAddress: `192.0.2.${(identity % 250) + 1}`,
+      userAgent: "[Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.15 lang/python#3.11.6]",
+      requestParameters: s3
+        ? {
+            bucketName: "example-ml-checkpoints",
+            key,
+            Host: "example-ml-checkpoints.s3.us-east-1.amazonaws.com",
+          }
+        : { secretId: `arn:aws:secretsmanager:us-east-1:123456789012:secret:ml/${identity % 20}-AbCdEf` },
+      responseElements: null,
+      ...(s3 ? { additionalEventData: { bytesTransferredIn: 0, bytesTransferredOut: 1048576 } } : {}),
+      requestID: this.uuid(0xc10d).replaceAll("-", "").slice(0, 16).toUpperCase(),
+      eventID: this.uuid(0xe7e),
+      readOnly: true,
+      ...(s3
+        ? {
+            resources: [
+              { type: "AWS::S3::Object", ARN: `arn:aws:s3:::example-ml-checkpoints/${key}` },
+              {
+                accountId: "123456789012",
+                type: "AWS::S3::Bucket",
+                ARN: "arn:aws:s3:::example-ml-checkpoints",
+              },
+            ],
+          }
+        : {}),
+      eventType: "AwsApiCall",
+      managementEvent: !s3,
+      recipientAccountId: "123456789012",
+      eventCategory: s3 ? "Data" : "Management",
+    };
+  }
+
+  cloudTrailDocument(n: number) {
+    const Records = [];
+    for (let i = 0; i < n; i++) Records.push(this.cloudTrailRecord());
+    return { Records };
+  }
+
+  /** One S3 server access log line (24-field layout of the AWS docs' examples). */
+  s3AccessLine(identity = this.identity()): string {
+    const d = new Date(Date.parse(this.tick()));
+    const mon = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"][
+      d.getUTCMonth()
+    ];
+    const p2 = (x: number) => String(x).padStart(2, "0");
+    const ts = `[${p2(d.getUTCDate())}/${mon}/${d.getUTCFullYear()}:${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} +0000]`;
+    const role = `ml-${JOBS[identity % JOBS.length]}-${identity}`;
+    const key = `datasets/shard-${Math.floor(this.r() * 1000)}.parquet`;
+    const req = this.uuid(0x53).replaceAll("-", "").slice(0, 16).toUpperCase();
+    return [
+      "79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be",
+      "example-ml-datasets",
+      ts,
+      `192.0.2.${(identity % 250) + 1}`,
+      `arn:aws:sts::123456789012:assumed-role/${role}/session-${identity}`,
+      req,
+      "REST.GET.OBJECT",
+      key,
+      `"GET /example-ml-datasets/${key} HTTP/1.1"`,
+      "200",
+      "-",
+      "52428800",
+      "52428800",
+      "310",
+      "42",
+      '"-"',
+      '"Boto3/1.34.0"',
+      "-",
+      "s9lzHYrFp76ZVxRcpX9+5cjAnEH2ROuNkd2BHfIa6UkFVdtjf5mKR3/eTPFvsiP/XV/VLi31234=",
+      "SigV4",
+      "ECDHE-RSA-AES128-GCM-SHA256",
+      "AuthHeader",
+      "example-ml-datasets.s3.us-east-1.amazonaws.com",
+      "TLSv1.2",
+    ].join(" ");
+  }
+
+  /** A request body of `n` records in the source's native format, with its content type. */
+  body(source: GenSource, n: number): { text: string; contentType: string } {
+    switch (source) {
+      case "k8s-audit":
+        return { text: JSON.stringify(this.k8sEventList(n)), contentType: "application/json" };
+      case "cloudtrail":
+        return { text: JSON.stringify(this.cloudTrailDocument(n)), contentType: "application/json" };
+      case "vault":
+        return {
+          text: Array.from({ length: n }, () => this.vaultLine()).join("\n") + "\n",
+          contentType: "application/x-ndjson",
+        };
+      case "s3-access":
+        return {
+          text: Array.from({ length: n }, () => this.s3AccessLine()).join("\n") + "\n",
+          contentType: "text/plain",
+        };
+    }
+  }
+}
