@@ -144,7 +144,9 @@ describe("detector restart mid-stream", () => {
           { headers: auth(READ_TOKEN) },
         );
         if (r.status !== 200) return 0;
-        n += ((await r.json()) as { items: { type: string }[] }).items.filter((i) => i.type === "event").length;
+        n += ((await r.json()) as { items: { type: string }[] }).items.filter(
+          (i) => i.type === "event",
+        ).length;
       }
       return n;
     };
