@@ -52,20 +52,21 @@ async function round(n: Notifier) {
 }
 
 const PD_KEY = "R0UT1NGKEY0123456789abcdef012345";
+/** A PagerDuty receiver named "pd" pointed at a local recorder. */
+const pagerDuty = (url: string, extra: Record<string, unknown> = {}) => ({
+  name: "pd",
+  type: "pagerduty",
+  routing_key: PD_KEY,
+  url,
+  allow_loopback: true,
+  ...extra,
+});
 
 describe("PagerDuty", () => {
   it("triggers, updates under the same dedup key and resolves", async () => {
     const pd = await recorder();
     const n = notifier({
-      receivers: [
-        {
-          name: "pd",
-          type: "pagerduty",
-          routing_key: PD_KEY,
-          url: `${pd.url}/v2/enqueue`,
-          allow_loopback: true,
-        },
-      ],
+      receivers: [pagerDuty(`${pd.url}/v2/enqueue`)],
       routes: [{ receiver: "pd", group_wait: 0, match: { min_severity: "medium" } }],
     });
     await upsertAlert(store.ch, { id: "al-1", severity: "high", version: 1 });
@@ -100,16 +101,7 @@ describe("PagerDuty", () => {
   it("stays under the per-minute event budget and sends the rest in the next window", async () => {
     const pd = await recorder();
     const n = notifier({
-      receivers: [
-        {
-          name: "pd",
-          type: "pagerduty",
-          routing_key: PD_KEY,
-          url: pd.url,
-          allow_loopback: true,
-          max_events_per_minute: 2,
-        },
-      ],
+      receivers: [pagerDuty(pd.url, { max_events_per_minute: 2 })],
       routes: [{ receiver: "pd", group_wait: 0 }],
     });
     for (const id of ["b-1", "b-2", "b-3"]) await upsertAlert(store.ch, { id, version: 1 });
@@ -162,7 +154,7 @@ describe("retries and outages", () => {
     const pd = await recorder();
     pd.statuses.push(500, 429);
     const n = notifier({
-      receivers: [{ name: "pd", type: "pagerduty", routing_key: PD_KEY, url: pd.url, allow_loopback: true }],
+      receivers: [pagerDuty(pd.url)],
       routes: [{ receiver: "pd", group_wait: 0 }],
     });
     await upsertAlert(store.ch, { id: "r-1", version: 1 });

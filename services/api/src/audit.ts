@@ -3,15 +3,17 @@ import { logger, registry } from "@identrail/core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Counter } from "prom-client";
 import { z } from "zod";
+import { listRoute } from "./list-route";
 import {
   ch64,
-  decodeToken,
-  encodeToken,
+  equalsWhere,
   FilterText,
   iso,
-  PageSize,
-  parseQuery,
-  Rfc3339,
+  keysetWhere,
+  pageFields,
+  pageOf,
+  rangeFields,
+  rangeWhere,
   rows,
   timeRange,
 } from "./query";
@@ -105,13 +107,11 @@ export function auditHook(log: AuditLog) {
 }
 
 const AuditQuery = z.object({
-  from: Rfc3339.optional(),
-  to: Rfc3339.optional(),
+  ...rangeFields,
   actor: FilterText(256).optional(),
   route: FilterText(512).optional(),
   status: z.coerce.number().int().min(100).max(599).optional(),
-  page_size: PageSize,
-  page_token: z.string().max(2048).optional(),
+  ...pageFields,
 });
 
 export async function auditRoutes(
@@ -119,41 +119,22 @@ export async function auditRoutes(
   opts: { ch: ClickHouseClient; log: AuditLog; maxRangeMs: number },
 ) {
   const { ch } = opts;
-  app.get(
+  listRoute(
+    app,
     "/api/v1/audit",
-    {
-      config: { scope: "admin" },
-      schema: {
-        summary: "API audit log (newest first)",
-        tags: ["admin"],
-        querystring: z.toJSONSchema(AuditQuery, { io: "input" }),
-      },
-    },
-    async (req) => {
-      const q = parseQuery(AuditQuery, req.query);
-      const { from, to } = timeRange(q.from, q.to, opts.maxRangeMs, 7 * 86_400_000);
+    { scope: "admin", summary: "API audit log (newest first)", tags: ["admin"] },
+    AuditQuery,
+    async (q) => {
+      const range = timeRange(q.from, q.to, opts.maxRangeMs, 7 * 86_400_000);
       await opts.log.flush();
-      const params: Record<string, unknown> = { from: ch64(from), to: ch64(to), n: q.page_size + 1 };
+      const params: Record<string, unknown> = { n: q.page_size + 1 };
       let where =
-        "at >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND at < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
-      if (q.actor !== undefined) {
-        where += " AND actor = {actor:String}";
-        params.actor = q.actor;
-      }
-      if (q.route !== undefined) {
-        where += " AND route = {route:String}";
-        params.route = q.route;
-      }
+        rangeWhere("at", range, params) + equalsWhere(q, { actor: "actor", route: "route" }, params);
       if (q.status !== undefined) {
         where += " AND status = {status:UInt16}";
         params.status = q.status;
       }
-      const after = decodeToken(q.page_token, 2);
-      if (after) {
-        where += " AND (at, request_id) < (parseDateTime64BestEffort({pt:String}, 3, 'UTC'), {pid:String})";
-        params.pt = after[0];
-        params.pid = after[1];
-      }
+      where += keysetWhere(q.page_token, { time: "at", id: "request_id" }, params);
       const list = await rows<AuditRow>(
         ch,
         "SELECT at, request_id, actor, via, method, route, params, status, rows, duration_ms, ip FROM api_audit WHERE " +
@@ -161,13 +142,13 @@ export async function auditRoutes(
           " ORDER BY at DESC, request_id DESC LIMIT {n:UInt32}",
         params,
       );
-      const more = list.length > q.page_size;
-      const items = list
-        .slice(0, q.page_size)
-        .map((r) => ({ ...r, at: iso(r.at), status: Number(r.status), rows: Number(r.rows) }));
-      req.auditRows = items.length;
-      const last = list[q.page_size - 1];
-      return { items, next_page_token: more && last ? encodeToken([last.at, last.request_id]) : null };
+      const page = pageOf(
+        list,
+        q.page_size,
+        (r) => ({ ...r, at: iso(r.at), status: Number(r.status), rows: Number(r.rows) }),
+        (last) => [last.at, last.request_id],
+      );
+      return page;
     },
   );
 }

@@ -1,6 +1,6 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { awsRoleAlias, awsUserAlias, gcpServiceAccountAlias, humanAlias } from "@identrail/core";
-import { rows } from "./query";
+import { iso, rows } from "./query";
 
 /**
  * What an analyst may paste: a canonical id, a raw principal as a log names it, a bare role/user ARN,
@@ -58,4 +58,62 @@ export async function resolveIdentity(
       .map((a) => (a.startsWith("raw:") ? a.slice(4) : a))
       .filter((a, i, xs) => xs.indexOf(a) === i),
   };
+}
+
+/** Descriptive fields of an identity from `identities` (FINAL); defaults when the detector has none yet. */
+export async function identityProfile(ch: ClickHouseClient, id: string) {
+  const [r] = await rows<Record<string, string | null>>(
+    ch,
+    "SELECT type, display_name, cluster, namespace, environment, owner, purpose, expires_at FROM identities FINAL WHERE id = {id:String} LIMIT 1",
+    { id },
+  );
+  return {
+    type: r?.type || "unknown",
+    display_name: r?.display_name ?? "",
+    cluster: r?.cluster ?? "",
+    namespace: r?.namespace ?? "",
+    environment: r?.environment ?? "",
+    owner: r?.owner ?? "",
+    purpose: r?.purpose ?? "",
+    expires_at: r?.expires_at ? iso(r.expires_at) : null,
+  };
+}
+
+/**
+ * Open alerts per identity id (an alert with no alert_state row is open), for the ids given; callers
+ * sum over the ids an identity's alerts may be stored under.
+ */
+export async function openAlertCounts(ch: ClickHouseClient, ids: string[]): Promise<Map<string, number>> {
+  const open = new Map<string, number>();
+  if (!ids.length) return open;
+  for (const r of await rows<{ identity_id: string; n: string }>(
+    ch,
+    "SELECT a.identity_id AS identity_id, count() AS n FROM (SELECT id, identity_id FROM alerts FINAL WHERE identity_id IN {ids:Array(String)}) AS a " +
+      "LEFT JOIN (SELECT alert_id, argMax(status, version) AS status FROM alert_state GROUP BY alert_id) AS s ON s.alert_id = a.id " +
+      "WHERE s.status = '' OR s.status = 'open' GROUP BY a.identity_id",
+    { ids },
+  ))
+    open.set(r.identity_id, Number(r.n));
+  return open;
+}
+
+/**
+ * The current canonical id for ids that were canonical when a row was written (alerts keep the id
+ * their identity had at detection time; a stronger link may have re-anchored it since). Follows the
+ * same re-anchoring hops as resolveIdentity; ids that were never re-anchored map to themselves.
+ */
+export async function canonicalIds(ch: ClickHouseClient, ids: string[]): Promise<Map<string, string>> {
+  const out = new Map(ids.map((id) => [id, id]));
+  let pending = [...new Set(ids)];
+  for (let hop = 0; hop < 3 && pending.length; hop++) {
+    const moved = await rows<{ alias: string; target: string }>(
+      ch,
+      "SELECT alias, argMax(identity_id, last_seen) AS target FROM identity_aliases WHERE alias IN {a:Array(String)} AND identity_id != alias GROUP BY alias",
+      { a: pending },
+    );
+    const next = new Map(moved.filter((m) => m.target !== m.alias).map((m) => [m.alias, m.target]));
+    for (const [id, now] of out) if (next.has(now)) out.set(id, next.get(now)!);
+    pending = [...new Set(next.values())];
+  }
+  return out;
 }

@@ -3,7 +3,7 @@ import rateLimit from "@fastify/rate-limit";
 import type { Bus } from "@identrail/bus";
 import type { Config } from "@identrail/config";
 import type { Authenticate } from "@identrail/http";
-import { requireScope } from "@identrail/http";
+import { httpError, requireScope } from "@identrail/http";
 import type { FastifyInstance } from "fastify";
 import { AuditLog, auditHook, auditRoutes } from "./audit";
 import { queryLimits } from "./query";
@@ -90,5 +90,11 @@ export async function apiRoutes(app: FastifyInstance, opts: ApiOptions) {
     await scoped.register(notificationRoutes, { ch });
     await scoped.register(tokenRoutes, { ch });
     await scoped.register(auditRoutes, { ch, log: audit, maxRangeMs: config.api.max_range });
+  });
+  // Unknown /api paths and methods (OPTIONS, a POST on a read route …) land here rather than in the
+  // root not-found handler, so they pass the token check first: an anonymous caller gets 401 and
+  // cannot probe which routes exist; an authenticated one gets the usual 404 JSON.
+  app.all("/api/*", { config: { scope: "read" }, schema: { hide: true } }, async () => {
+    throw httpError("not_found");
   });
 }

@@ -45,19 +45,46 @@ export function decodeToken(token: string | undefined, arity: number): string[] 
   throw httpError("bad_request", "invalid page_token");
 }
 
+/**
+ * RFC 3339 §5.6 date-time (T/Z in either case, an offset or Z required). Date.parse alone would take
+ * "1" (the year 2001) or a zone-less local time, and a typo would silently move the window.
+ */
+const RFC3339_RE = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
 export const Rfc3339 = z
   .string()
   .max(64)
-  .refine((s) => !Number.isNaN(Date.parse(s)), "must be an RFC 3339 timestamp")
+  .refine(
+    (s) => RFC3339_RE.test(s) && !Number.isNaN(Date.parse(s)),
+    "must be an RFC 3339 timestamp such as 2026-11-20T10:00:00Z (URL-encode a '+' offset as %2B)",
+  )
   .transform((s) => new Date(Date.parse(s)).toISOString());
 
+/**
+ * Over the configured maximum is a 400 naming the maximum, not a silent clamp: a script that asked for
+ * 5000 rows and quietly got 1000 would treat the short page as the end of the data. Without page_size
+ * a page holds 100 rows, or the configured maximum when that is smaller.
+ */
 export const PageSize = z.coerce
   .number()
   .int()
   .min(1)
-  .max(10_000)
-  .default(100)
-  .refine((n) => n <= queryLimits.maxPageSize, { message: "page_size exceeds the configured maximum" });
+  .superRefine((n, ctx) => {
+    if (n > queryLimits.maxPageSize)
+      ctx.addIssue({
+        code: "custom",
+        message: `must be at most ${queryLimits.maxPageSize} (api.max_page_size); follow next_page_token for more`,
+      });
+  })
+  .optional()
+  .transform((n) => n ?? Math.min(100, queryLimits.maxPageSize))
+  .meta({
+    description: "Rows per page: default 100 (or api.max_page_size when smaller), at most api.max_page_size.",
+  });
+
+/** Query fields every keyset-paginated listing takes. */
+export const pageFields = { page_size: PageSize, page_token: z.string().max(2048).optional() };
+/** Optional [from, to) bounds of a listing (see timeRange for defaults and limits). */
+export const rangeFields = { from: Rfc3339.optional(), to: Rfc3339.optional() };
 
 /** Parses a query object with zod and reports the first bad field by name. */
 export function parseQuery<T extends z.ZodTypeAny>(schema: T, q: unknown): z.infer<T> {
@@ -72,8 +99,6 @@ export function parseQuery<T extends z.ZodTypeAny>(schema: T, q: unknown): z.inf
 /** "2026-11-24T10:00:00.000Z" → ClickHouse DateTime64 text in UTC. */
 export const ch64 = (iso: string) => iso.replace("T", " ").replace("Z", "");
 export const iso = (ch: string) => (ch.includes("T") ? ch : `${ch.replace(" ", "T")}Z`);
-
-export const MAX_RANGE_MS = 366 * 86_400_000;
 
 /** Inserts rows (JSONEachRow); store failures become 503. */
 export async function insertRows(
@@ -128,4 +153,97 @@ declare module "fastify" {
     /** Scope a route requires (services/api checks it in an onRequest hook). */
     scope?: "read" | "respond" | "admin";
   }
+}
+
+/**
+ * `column` within [from, to), as a WHERE fragment; `column` is a constant identifier from the caller,
+ * the bounds are the `{from}` / `{to}` parameters.
+ */
+export function rangeWhere(
+  column: string,
+  range: { from: string; to: string },
+  params: Record<string, unknown>,
+) {
+  params.from = ch64(range.from);
+  params.to = ch64(range.to);
+  return (
+    column +
+    " >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND " +
+    column +
+    " < parseDateTime64BestEffort({to:String}, 3, 'UTC')"
+  );
+}
+
+/**
+ * " AND column = {field:String}" for every filter present in `q`; `columns` maps query fields to
+ * constant column expressions (never user input), values travel as parameters named after the field.
+ */
+export function equalsWhere<F extends string>(
+  q: { [K in NoInfer<F>]?: string | undefined },
+  columns: Record<F, string>,
+  params: Record<string, unknown>,
+): string {
+  let where = "";
+  for (const [field, column] of Object.entries(columns) as [F, string][]) {
+    const v = q[field];
+    if (v === undefined) continue;
+    where += " AND " + column + " = {" + field + ":String}";
+    params[field] = v;
+  }
+  return where;
+}
+
+/**
+ * Keyset condition for a listing ordered by (time DESC, id DESC[, seq DESC]): rows strictly after the
+ * cursor's row. Column names are constants from the caller; the cursor values are parameters.
+ */
+export function keysetWhere(
+  token: string | undefined,
+  key: { time: string; id: string; seq?: string },
+  params: Record<string, unknown>,
+): string {
+  const after = decodeToken(token, key.seq ? 3 : 2);
+  if (!after) return "";
+  // A cursor we wrote holds a ClickHouse DateTime64 text; anything else would surface as a 503 from
+  // parseDateTime64BestEffort instead of the client's mistake.
+  if (!/^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z?$/.test(after[0]))
+    throw httpError("bad_request", "invalid page_token");
+  params.pt = after[0];
+  params.pid = after[1];
+  if (!key.seq)
+    return (
+      " AND (" +
+      key.time +
+      ", " +
+      key.id +
+      ") < (parseDateTime64BestEffort({pt:String}, 3, 'UTC'), {pid:String})"
+    );
+  const seq = Number(after[2]);
+  if (!Number.isInteger(seq) || seq < 0 || seq > 0xffff_ffff)
+    throw httpError("bad_request", "invalid page_token");
+  params.pseq = seq;
+  return (
+    " AND (" +
+    key.time +
+    ", " +
+    key.id +
+    ", " +
+    key.seq +
+    ") < (parseDateTime64BestEffort({pt:String}, 3, 'UTC'), {pid:String}, {pseq:UInt32})"
+  );
+}
+
+/**
+ * The "fetch n+1" page: queries ask for page_size + 1 rows (`{n:UInt32}`); the extra row only says
+ * that there is more, and the cursor is the sort key of the last row returned.
+ */
+export function pageOf<R, T>(
+  list: R[],
+  pageSize: number,
+  toJson: (r: R) => T,
+  cursor: (last: R) => (string | number)[],
+): { items: T[]; next_page_token: string | null } {
+  const items = list.slice(0, pageSize).map(toJson);
+  const last = list[pageSize - 1];
+  return { items, next_page_token: list.length > pageSize && last ? encodeToken(cursor(last)) : null };
 }

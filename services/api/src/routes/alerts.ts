@@ -4,16 +4,18 @@ import { httpError } from "@identrail/http";
 import { ALERT_STATUSES, SEVERITIES } from "@identrail/schema";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { resolveIdentity } from "../identity-lookup";
+import { canonicalIds, identityProfile, resolveIdentity } from "../identity-lookup";
+import { listRoute } from "../list-route";
 import {
   ch64,
-  decodeToken,
-  encodeToken,
+  equalsWhere,
   FilterText,
   insertRows,
   iso,
+  keysetWhere,
   nextVersion,
-  PageSize,
+  pageFields,
+  pageOf,
   parseQuery,
   queryLimits,
   Rfc3339,
@@ -31,8 +33,7 @@ export const AlertsQuery = z.object({
   environment: FilterText(64).optional(),
   /** Case-insensitive substring of title, description or resource. */
   q: FilterText(256).optional(),
-  page_size: PageSize,
-  page_token: z.string().max(2048).optional(),
+  ...pageFields,
 });
 
 interface AlertDbRow {
@@ -84,12 +85,22 @@ export function alertJson(r: AlertDbRow) {
   };
 }
 
+/** Alerts name the identity's current canonical id (issue 2 contract), not the one it had at detection. */
+async function withCanonicalIdentity(ch: ClickHouseClient, list: AlertDbRow[]): Promise<AlertDbRow[]> {
+  const canon = await canonicalIds(
+    ch,
+    list.map((r) => r.identity),
+  );
+  return list.map((r) => ({ ...r, identity: canon.get(r.identity) ?? r.identity }));
+}
+
 async function loadAlert(ch: ClickHouseClient, id: string) {
   const list = await rows<AlertDbRow>(ch, SELECT_ALERTS + " AND id = {id:String}" + JOIN_STATE + " LIMIT 1", {
     id,
   });
   if (!list.length) throw httpError("not_found", "alert not found");
-  return alertJson(list[0]);
+  const [r] = await withCanonicalIdentity(ch, list);
+  return alertJson(r);
 }
 
 const Assign = z.object({ assignee: z.string().max(256), comment: z.string().max(4096).optional() });
@@ -100,23 +111,19 @@ const TRANSITIONS = { ack: "acknowledged", resolve: "resolved", reopen: "open" }
 
 export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseClient }) {
   const { ch } = opts;
-  app.get(
+  listRoute(
+    app,
     "/api/v1/alerts",
-    {
-      config: { scope: "read" },
-      schema: {
-        summary: "List alerts (newest activity first)",
-        tags: ["alerts"],
-        querystring: z.toJSONSchema(AlertsQuery, { io: "input" }),
-      },
-    },
-    async (req) => {
-      const q = parseQuery(AlertsQuery, req.query);
+    { scope: "read", summary: "List alerts (newest activity first)", tags: ["alerts"] },
+    AlertsQuery,
+    async (q) => {
       const params: Record<string, unknown> = { n: q.page_size + 1 };
-      let inner = "";
-      let outer = "";
+      // since/until select alerts whose [first_seen, last_seen] overlaps the window (event times).
+      if (q.since && q.until && Date.parse(q.until) < Date.parse(q.since))
+        throw httpError("bad_request", "until is before since");
       if (q.since && q.until && Date.parse(q.until) - Date.parse(q.since) > queryLimits.maxRangeMs)
         throw httpError("bad_request", "time range exceeds the configured maximum");
+      let inner = "";
       if (q.since) {
         inner += " AND last_seen >= parseDateTime64BestEffort({since:String}, 3, 'UTC')";
         params.since = ch64(q.since);
@@ -125,22 +132,16 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
         inner += " AND first_seen <= parseDateTime64BestEffort({until:String}, 3, 'UTC')";
         params.until = ch64(q.until);
       }
-      if (q.rule !== undefined) {
-        inner += " AND rule = {rule:String}";
-        params.rule = q.rule;
-      }
-      if (q.severity) {
-        inner += " AND severity = {severity:String}";
-        params.severity = q.severity;
-      }
-      if (q.namespace !== undefined) {
-        inner += " AND labels['namespace'] = {namespace:String}";
-        params.namespace = q.namespace;
-      }
-      if (q.environment !== undefined) {
-        inner += " AND labels['environment'] = {environment:String}";
-        params.environment = q.environment;
-      }
+      inner += equalsWhere(
+        q,
+        {
+          rule: "rule",
+          severity: "severity",
+          namespace: "labels['namespace']",
+          environment: "labels['environment']",
+        },
+        params,
+      );
       if (q.q !== undefined) {
         inner +=
           " AND (positionCaseInsensitiveUTF8(title, {text:String}) > 0 OR positionCaseInsensitiveUTF8(description, {text:String}) > 0 OR positionCaseInsensitiveUTF8(resource, {text:String}) > 0)";
@@ -151,26 +152,19 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
         inner += " AND identity_id IN {identities:Array(String)}";
         params.identities = ident ? ident.storedUnder : [q.identity];
       }
-      if (q.status) {
-        outer += " AND status = {status:String}";
-        params.status = q.status;
-      }
-      const after = decodeToken(q.page_token, 2);
-      if (after) {
-        outer += " AND (last_seen, id) < (parseDateTime64BestEffort({pt:String}, 3, 'UTC'), {pid:String})";
-        params.pt = after[0];
-        params.pid = after[1];
-      }
+      const outer =
+        equalsWhere(q, { status: "status" }, params) +
+        keysetWhere(q.page_token, { time: "last_seen", id: "id" }, params);
       const list = await rows<AlertDbRow>(
         ch,
         SELECT_ALERTS + inner + JOIN_STATE + outer + " ORDER BY last_seen DESC, id DESC LIMIT {n:UInt32}",
         params,
       );
-      const more = list.length > q.page_size;
-      const items = list.slice(0, q.page_size).map(alertJson);
-      req.auditRows = items.length;
-      const last = list[q.page_size - 1];
-      return { items, next_page_token: more && last ? encodeToken([last.last_seen, last.id]) : null };
+      const page = pageOf(await withCanonicalIdentity(ch, list), q.page_size, alertJson, (last) => [
+        last.last_seen,
+        last.id,
+      ]);
+      return page;
     },
   );
 
@@ -191,26 +185,13 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
           "WHERE id IN (SELECT event_id FROM alert_evidence WHERE alert_id = {id:String}) ORDER BY time DESC LIMIT 100",
         { id: alert.id },
       );
-      const [ident] = await rows<Record<string, string | null>>(
-        ch,
-        "SELECT id, type, display_name, cluster, namespace, environment, owner, purpose, expires_at FROM identities FINAL WHERE id = {id:String} LIMIT 1",
-        { id: alert.identity },
-      );
+      const { cluster: _cluster, ...profile } = await identityProfile(ch, alert.identity);
       const history = await historyOf(ch, alert.id);
       req.auditRows = 1;
       return {
         ...alert,
         evidence: evidence.map((e) => ({ ...e, time: iso(String(e.time)) })),
-        identity_summary: {
-          id: alert.identity,
-          type: ident?.type || "unknown",
-          display_name: ident?.display_name ?? "",
-          namespace: ident?.namespace ?? "",
-          environment: ident?.environment ?? "",
-          owner: ident?.owner ?? "",
-          purpose: ident?.purpose ?? "",
-          expires_at: ident?.expires_at ? iso(ident.expires_at) : null,
-        },
+        identity_summary: { id: alert.identity, ...profile },
         history,
       };
     },
@@ -267,7 +248,11 @@ export async function alertRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
       `/api/v1/alerts/:id/${verb}`,
       {
         config: { scope: "respond" },
-        schema: { summary: `Set an alert's status to ${status}`, tags: ["alerts"] },
+        schema: {
+          summary: `Set an alert's status to ${status}`,
+          tags: ["alerts"],
+          body: z.toJSONSchema(Transition, { io: "input" }),
+        },
       },
       async (req) => {
         const b = parseQuery(Transition, req.body ?? {});

@@ -5,29 +5,29 @@ import { httpError } from "@identrail/http";
 import { SourceName, Topics } from "@identrail/schema";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { listRoute } from "../list-route";
 import {
   ch64,
-  decodeToken,
-  encodeToken,
+  equalsWhere,
   FilterText,
   insertRows,
   iso,
-  PageSize,
-  parseQuery,
+  keysetWhere,
+  pageFields,
+  pageOf,
   queryLimits,
-  Rfc3339,
+  rangeFields,
+  rangeWhere,
   rows,
   timeRange,
 } from "../query";
 
 const ListQuery = z.object({
-  from: Rfc3339.optional(),
-  to: Rfc3339.optional(),
+  ...rangeFields,
   stage: FilterText(32).optional(),
   source: FilterText(64).optional(),
   replayed: z.enum(["true", "false"]).optional(),
-  page_size: PageSize,
-  page_token: z.string().max(2048).optional(),
+  ...pageFields,
 });
 
 interface DlRow {
@@ -92,38 +92,19 @@ export async function deadLetterRoutes(app: FastifyInstance, opts: { ch: ClickHo
     return r;
   };
 
-  app.get(
+  listRoute(
+    app,
     "/api/v1/dead-letters",
-    {
-      config: admin,
-      schema: {
-        summary: "List dead letters (without payloads)",
-        tags: ["dead-letters"],
-        querystring: z.toJSONSchema(ListQuery, { io: "input" }),
-      },
-    },
-    async (req) => {
-      const q = parseQuery(ListQuery, req.query);
-      const { from, to } = timeRange(q.from, q.to, queryLimits.maxRangeMs, 7 * 86_400_000);
-      const params: Record<string, unknown> = { from: ch64(from), to: ch64(to), n: q.page_size + 1 };
+    { scope: "admin", summary: "List dead letters (without payloads)", tags: ["dead-letters"] },
+    ListQuery,
+    async (q) => {
+      const params: Record<string, unknown> = { n: q.page_size + 1 };
       let where =
-        "time >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND time < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
-      if (q.stage !== undefined) {
-        where += " AND stage = {stage:String}";
-        params.stage = q.stage;
-      }
-      if (q.source !== undefined) {
-        where += " AND source = {source:String}";
-        params.source = q.source;
-      }
+        rangeWhere("time", timeRange(q.from, q.to, queryLimits.maxRangeMs, 7 * 86_400_000), params) +
+        equalsWhere(q, { stage: "stage", source: "source" }, params);
       if (q.replayed !== undefined)
         where += q.replayed === "true" ? " AND replayed_at IS NOT NULL" : " AND replayed_at IS NULL";
-      const after = decodeToken(q.page_token, 2);
-      if (after) {
-        where += " AND (time, id) < (parseDateTime64BestEffort({pt:String}, 3, 'UTC'), {pid:String})";
-        params.pt = after[0];
-        params.pid = after[1];
-      }
+      where += keysetWhere(q.page_token, { time: "time", id: "id" }, params);
       const list = await rows<DlRow>(
         ch,
         "SELECT id, time, stage, source, reason, payload, replayed_at FROM dead_letters FINAL WHERE " +
@@ -131,11 +112,13 @@ export async function deadLetterRoutes(app: FastifyInstance, opts: { ch: ClickHo
           " ORDER BY time DESC, id DESC LIMIT {n:UInt32}",
         params,
       );
-      const more = list.length > q.page_size;
-      const items = list.slice(0, q.page_size).map((r) => json(r, false));
-      req.auditRows = items.length;
-      const last = list[q.page_size - 1];
-      return { items, next_page_token: more && last ? encodeToken([last.time, last.id]) : null };
+      const page = pageOf(
+        list,
+        q.page_size,
+        (r) => json(r, false),
+        (last) => [last.time, last.id],
+      );
+      return page;
     },
   );
 

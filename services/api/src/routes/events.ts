@@ -3,23 +3,23 @@ import type {} from "@fastify/swagger";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { resolveIdentity } from "../identity-lookup";
+import { listRoute } from "../list-route";
 import {
-  ch64,
-  decodeToken,
-  encodeToken,
+  equalsWhere,
   FilterText,
   iso,
-  PageSize,
-  parseQuery,
+  keysetWhere,
+  pageFields,
+  pageOf,
   queryLimits,
-  Rfc3339,
+  rangeFields,
+  rangeWhere,
   rows,
   timeRange,
 } from "../query";
 
 export const EventsQuery = z.object({
-  from: Rfc3339.optional(),
-  to: Rfc3339.optional(),
+  ...rangeFields,
   identity: FilterText(1024).optional(),
   source: FilterText(64).optional(),
   cluster: FilterText(128).optional(),
@@ -32,8 +32,7 @@ export const EventsQuery = z.object({
   resource_prefix: FilterText(2048).optional(),
   outcome: z.enum(["success", "failure", "unknown"]).optional(),
   src_ip: FilterText(64).optional(),
-  page_size: PageSize,
-  page_token: z.string().max(2048).optional(),
+  ...pageFields,
 });
 
 /** Exact-match filters: query field → events column (fixed identifiers, never user input). */
@@ -51,28 +50,20 @@ const EXACT = {
 
 export async function eventRoutes(app: FastifyInstance, opts: { ch: ClickHouseClient }) {
   const { ch } = opts;
-  app.get(
+  listRoute(
+    app,
     "/api/v1/events",
     {
-      config: { scope: "read" },
-      schema: {
-        summary: "Search normalized events (newest first; default range the last 24 hours)",
-        tags: ["events"],
-        querystring: z.toJSONSchema(EventsQuery, { io: "input" }),
-      },
+      scope: "read",
+      summary: "Search normalized events (newest first; default range the last 24 hours)",
+      tags: ["events"],
     },
-    async (req) => {
-      const q = parseQuery(EventsQuery, req.query);
-      const { from, to } = timeRange(q.from, q.to, queryLimits.maxRangeMs, 86_400_000);
-      const params: Record<string, unknown> = { from: ch64(from), to: ch64(to), n: q.page_size + 1 };
+    EventsQuery,
+    async (q) => {
+      const params: Record<string, unknown> = { n: q.page_size + 1 };
       let where =
-        "time >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND time < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
-      for (const [field, column] of Object.entries(EXACT) as [keyof typeof EXACT, string][]) {
-        const v = q[field];
-        if (v === undefined) continue;
-        where += " AND " + column + " = {" + field + ":String}";
-        params[field] = v;
-      }
+        rangeWhere("time", timeRange(q.from, q.to, queryLimits.maxRangeMs, 86_400_000), params) +
+        equalsWhere(q, EXACT, params);
       if (q.resource_prefix !== undefined) {
         where += " AND startsWith(resource_uri, {resource_prefix:String})";
         params.resource_prefix = q.resource_prefix;
@@ -82,12 +73,7 @@ export async function eventRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
         where += " AND identity_id IN {ids:Array(String)}";
         params.ids = ident ? ident.storedUnder : [q.identity];
       }
-      const after = decodeToken(q.page_token, 2);
-      if (after) {
-        where += " AND (time, id) < (parseDateTime64BestEffort({pt:String}, 3, 'UTC'), {pid:String})";
-        params.pt = after[0];
-        params.pid = after[1];
-      }
+      where += keysetWhere(q.page_token, { time: "time", id: "id" }, params);
       const list = await rows<Record<string, any>>(
         ch,
         "SELECT id, time, source, cluster, identity_id, principal, principal_type, operation, verb, resource_uri, resource_type, namespace, " +
@@ -96,16 +82,13 @@ export async function eventRoutes(app: FastifyInstance, opts: { ch: ClickHouseCl
           " ORDER BY time DESC, id DESC LIMIT 1 BY id LIMIT {n:UInt32}",
         params,
       );
-      const more = list.length > q.page_size;
-      const items = list.slice(0, q.page_size).map((r) => ({
-        ...r,
-        time: iso(r.time),
-        bytes_in: Number(r.bytes_in),
-        bytes_out: Number(r.bytes_out),
-      }));
-      req.auditRows = items.length;
-      const last = list[q.page_size - 1];
-      return { items, next_page_token: more && last ? encodeToken([last.time, last.id]) : null };
+      const page = pageOf(
+        list,
+        q.page_size,
+        (r) => ({ ...r, time: iso(r.time), bytes_in: Number(r.bytes_in), bytes_out: Number(r.bytes_out) }),
+        (last) => [last.time, last.id],
+      );
+      return page;
     },
   );
 }

@@ -3,31 +3,32 @@ import type {} from "@fastify/swagger";
 import { httpError } from "@identrail/http";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { resolveIdentity } from "../identity-lookup";
+import { identityProfile, openAlertCounts, resolveIdentity } from "../identity-lookup";
+import { listRoute } from "../list-route";
 import {
   ch64,
   decodeToken,
-  encodeToken,
+  equalsWhere,
   FilterText,
   iso,
-  PageSize,
-  parseQuery,
+  keysetWhere,
+  pageFields,
+  pageOf,
   queryLimits,
-  Rfc3339,
+  rangeFields,
+  rangeWhere,
   rows,
   timeRange,
 } from "../query";
 
 export const TimelineQuery = z.object({
-  from: Rfc3339.optional(),
-  to: Rfc3339.optional(),
+  ...rangeFields,
   /** Identity event kind (secret_read …); only identity events match. */
   kind: FilterText(64).optional(),
   source: FilterText(64).optional(),
   /** Exact canonical resource URI. */
   resource: FilterText(2048).optional(),
-  page_size: PageSize,
-  page_token: z.string().max(2048).optional(),
+  ...pageFields,
 });
 
 const Flag = z.enum(["true", "false"]).transform((v) => v === "true");
@@ -41,8 +42,7 @@ export const IdentitiesQuery = z.object({
   dormant: Flag.optional(),
   expired: Flag.optional(),
   ownerless: Flag.optional(),
-  page_size: PageSize,
-  page_token: z.string().max(2048).optional(),
+  ...pageFields,
 });
 
 interface InventoryRow {
@@ -67,31 +67,22 @@ export async function identityRoutes(
 ) {
   const { ch } = opts;
 
-  app.get(
+  listRoute(
+    app,
     "/api/v1/identities",
-    {
-      config: { scope: "read" },
-      schema: {
-        summary: "Identity inventory",
-        tags: ["identities"],
-        querystring: z.toJSONSchema(IdentitiesQuery, { io: "input" }),
-      },
-    },
-    async (req) => {
-      const q = parseQuery(IdentitiesQuery, req.query);
+    { scope: "read", summary: "Identity inventory", tags: ["identities"] },
+    IdentitiesQuery,
+    async (q) => {
       const params: Record<string, unknown> = {
         n: q.page_size + 1,
         dormant_before: ch64(new Date(Date.now() - opts.dormantAfterMs).toISOString()),
         now: ch64(new Date().toISOString()),
       };
-      let where = "";
-      for (const f of ["type", "environment", "namespace", "owner"] as const) {
-        if (q[f] !== undefined) {
-          // Column names come from the fixed list above, values are parameters.
-          where += " AND i." + f + " = {" + f + ":String}";
-          params[f] = q[f];
-        }
-      }
+      let where = equalsWhere(
+        q,
+        { type: "i.type", environment: "i.environment", namespace: "i.namespace", owner: "i.owner" },
+        params,
+      );
       if (q.q !== undefined) {
         where +=
           " AND (positionCaseInsensitiveUTF8(i.id, {text:String}) > 0 OR positionCaseInsensitiveUTF8(i.display_name, {text:String}) > 0 OR positionCaseInsensitiveUTF8(i.purpose, {text:String}) > 0)";
@@ -119,10 +110,9 @@ export async function identityRoutes(
           " ORDER BY i.id LIMIT {n:UInt32}",
         params,
       );
-      const page = list.slice(0, q.page_size);
-      const ids = page.map((r) => r.id);
+      const ids = list.slice(0, q.page_size).map((r) => r.id);
       const aliases = new Map<string, string[]>();
-      const open = new Map<string, number>();
+      const open = await openAlertCounts(ch, ids);
       if (ids.length) {
         for (const r of await rows<{ identity_id: string; aliases: string[] }>(
           ch,
@@ -135,16 +125,8 @@ export async function identityRoutes(
               .filter((a) => a !== r.identity_id)
               .sort(),
           );
-        for (const r of await rows<{ identity_id: string; n: string }>(
-          ch,
-          "SELECT a.identity_id AS identity_id, count() AS n FROM (SELECT id, identity_id FROM alerts FINAL WHERE identity_id IN {ids:Array(String)}) AS a " +
-            "LEFT JOIN (SELECT alert_id, argMax(status, version) AS status FROM alert_state GROUP BY alert_id) AS s ON s.alert_id = a.id " +
-            "WHERE s.status = '' OR s.status = 'open' GROUP BY a.identity_id",
-          { ids },
-        ))
-          open.set(r.identity_id, Number(r.n));
       }
-      const items = page.map((r) => ({
+      const toJson = (r: InventoryRow) => ({
         id: r.id,
         type: r.type || "unknown",
         display_name: r.display_name,
@@ -161,10 +143,9 @@ export async function identityRoutes(
         dormant: Boolean(Number(r.dormant)),
         expired: Boolean(Number(r.expired)),
         ownerless: r.owner === "",
-      }));
-      req.auditRows = items.length;
-      const more = list.length > q.page_size;
-      return { items, next_page_token: more && page.length ? encodeToken([page[page.length - 1].id]) : null };
+      });
+      const page = pageOf(list, q.page_size, toJson, (last) => [last.id]);
+      return page;
     },
   );
 
@@ -177,85 +158,59 @@ export async function identityRoutes(
     async (req) => {
       const ident = await resolveIdentity(ch, req.params.id);
       if (!ident) throw httpError("not_found", "unknown identity");
-      const [info] = await rows<Record<string, string | null>>(
-        ch,
-        "SELECT type, display_name, cluster, namespace, environment, owner, purpose, expires_at FROM identities FINAL WHERE id = {id:String} LIMIT 1",
-        { id: ident.id },
-      );
+      const profile = await identityProfile(ch, ident.id);
       const [seen] = await rows<{ first_seen: string; last_seen: string }>(
         ch,
         "SELECT min(first_seen) AS first_seen, max(last_seen) AS last_seen FROM identity_seen WHERE id IN {ids:Array(String)} HAVING count() > 0",
         { ids: ident.storedUnder },
       );
-      const [open] = await rows<{ n: string }>(
-        ch,
-        "SELECT count() AS n FROM (SELECT id FROM alerts FINAL WHERE identity_id IN {ids:Array(String)}) AS a " +
-          "LEFT JOIN (SELECT alert_id, argMax(status, version) AS status FROM alert_state GROUP BY alert_id) AS s ON s.alert_id = a.id " +
-          "WHERE s.status = '' OR s.status = 'open'",
-        { ids: ident.storedUnder },
-      );
+      const open = await openAlertCounts(ch, ident.storedUnder);
       const body = {
         id: ident.id,
-        type: info?.type || "unknown",
-        display_name: info?.display_name ?? "",
+        type: profile.type,
+        display_name: profile.display_name,
         aliases: ident.aliases,
-        cluster: info?.cluster ?? "",
-        namespace: info?.namespace ?? "",
-        environment: info?.environment ?? "",
-        owner: info?.owner ?? "",
-        purpose: info?.purpose ?? "",
-        expires_at: info?.expires_at ? iso(info.expires_at) : null,
+        cluster: profile.cluster,
+        namespace: profile.namespace,
+        environment: profile.environment,
+        owner: profile.owner,
+        purpose: profile.purpose,
+        expires_at: profile.expires_at,
         first_seen: seen ? iso(seen.first_seen) : null,
         last_seen: seen ? iso(seen.last_seen) : null,
-        open_alerts: Number(open?.n ?? 0),
+        open_alerts: [...open.values()].reduce((a, b) => a + b, 0),
       };
       req.auditRows = 1;
       return body;
     },
   );
 
-  app.get<{ Params: { id: string } }>(
+  listRoute<typeof TimelineQuery, { id: string }>(
+    app,
     "/api/v1/identities/:id/timeline",
     {
-      config: { scope: "read" },
-      schema: {
-        summary: "Every event and identity event of an identity across sources, newest first",
-        tags: ["identities"],
-        querystring: z.toJSONSchema(TimelineQuery, { io: "input" }),
-      },
+      scope: "read",
+      summary: "Every event and identity event of an identity across sources, newest first",
+      tags: ["identities"],
     },
-    async (req) => {
-      const q = parseQuery(TimelineQuery, req.query);
+    TimelineQuery,
+    async (q, req) => {
       const ident = await resolveIdentity(ch, req.params.id);
       if (!ident) throw httpError("not_found", "unknown identity");
-      const { from, to } = timeRange(q.from, q.to, queryLimits.maxRangeMs);
-      const params: Record<string, unknown> = {
-        ids: ident.storedUnder,
-        from: ch64(from),
-        to: ch64(to),
-        n: q.page_size + 1,
-      };
-      let keyset = "";
+      const params: Record<string, unknown> = { ids: ident.storedUnder, n: q.page_size + 1 };
+      const range =
+        "identity_id IN {ids:Array(String)} AND " +
+        rangeWhere("time", timeRange(q.from, q.to, queryLimits.maxRangeMs), params);
+      let filters = "";
       if (q.kind !== undefined) {
-        keyset += " AND type = 'identity_event' AND kind = {kind:String}";
+        filters += " AND type = 'identity_event' AND kind = {kind:String}";
         params.kind = q.kind;
       }
-      if (q.source !== undefined) {
-        keyset += " AND source = {source:String}";
-        params.source = q.source;
-      }
-      if (q.resource !== undefined) {
-        keyset += " AND resource_uri = {resource:String}";
-        params.resource = q.resource;
-      }
-      const after = decodeToken(q.page_token, 2);
-      if (after) {
-        keyset = " AND (time, id) < (parseDateTime64BestEffort({pt:String}, 3, 'UTC'), {pid:String})";
-        params.pt = after[0];
-        params.pid = after[1];
-      }
-      const range =
-        "identity_id IN {ids:Array(String)} AND time >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND time < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
+      // The cursor narrows the filtered rows; it never replaces the filters (a later page must keep
+      // kind/source/resource).
+      filters +=
+        equalsWhere(q, { source: "source", resource: "resource_uri" }, params) +
+        keysetWhere(q.page_token, { time: "time", id: "id" }, params);
       const list = await rows<Record<string, any>>(
         ch,
         "SELECT * FROM (" +
@@ -265,21 +220,17 @@ export async function identityRoutes(
           "SELECT 'identity_event' AS type, id, time, source, '' AS operation, '' AS verb, resource_uri, resource_kind AS resource_type, '' AS outcome, 0 AS status_code, '' AS principal, '' AS src_ip, '' AS user_agent, kind, event_id, bytes, attrs FROM identity_events WHERE " +
           range +
           ") WHERE 1 = 1" +
-          keyset +
+          filters +
           " ORDER BY time DESC, id DESC LIMIT {n:UInt32}",
         params,
       );
-      const more = list.length > q.page_size;
-      const items = list
-        .slice(0, q.page_size)
-        .map((r) => ({ ...r, time: iso(r.time), bytes: Number(r.bytes) }));
-      req.auditRows = items.length;
-      const last = list[q.page_size - 1];
-      return {
-        identity: ident.id,
-        items,
-        next_page_token: more && last ? encodeToken([last.time, last.id]) : null,
-      };
+      const page = pageOf(
+        list,
+        q.page_size,
+        (r) => ({ ...r, time: iso(r.time), bytes: Number(r.bytes) }),
+        (last) => [last.time, last.id],
+      );
+      return { identity: ident.id, ...page };
     },
   );
 }

@@ -2,28 +2,27 @@ import type { ClickHouseClient } from "@clickhouse/client";
 import type {} from "@fastify/swagger";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { listRoute } from "../list-route";
 import {
-  ch64,
-  decodeToken,
-  encodeToken,
+  equalsWhere,
   FilterText,
   iso,
-  PageSize,
-  parseQuery,
+  keysetWhere,
+  pageFields,
+  pageOf,
   queryLimits,
-  Rfc3339,
+  rangeFields,
+  rangeWhere,
   rows,
   timeRange,
 } from "../query";
 
 const Query = z.object({
-  from: Rfc3339.optional(),
-  to: Rfc3339.optional(),
+  ...rangeFields,
   alert: FilterText(256).optional(),
   receiver: FilterText(64).optional(),
   outcome: z.enum(["delivered", "retry", "failed"]).optional(),
-  page_size: PageSize,
-  page_token: z.string().max(2048).optional(),
+  ...pageFields,
 });
 
 interface AttemptRow {
@@ -42,42 +41,17 @@ interface AttemptRow {
 /** Every delivery attempt of the notifier (packages/notify), newest first, plus the outbox backlog. */
 export async function notificationRoutes(app: FastifyInstance, opts: { ch: ClickHouseClient }) {
   const { ch } = opts;
-  app.get(
+  listRoute(
+    app,
     "/api/v1/notifications",
-    {
-      config: { scope: "read" },
-      schema: {
-        summary: "Notification delivery attempts",
-        tags: ["notifications"],
-        querystring: z.toJSONSchema(Query, { io: "input" }),
-      },
-    },
-    async (req) => {
-      const q = parseQuery(Query, req.query);
-      const { from, to } = timeRange(q.from, q.to, queryLimits.maxRangeMs, 7 * 86_400_000);
-      const params: Record<string, unknown> = { from: ch64(from), to: ch64(to), n: q.page_size + 1 };
-      let where =
-        "at >= parseDateTime64BestEffort({from:String}, 3, 'UTC') AND at < parseDateTime64BestEffort({to:String}, 3, 'UTC')";
-      if (q.alert !== undefined) {
-        where += " AND alert_id = {alert:String}";
-        params.alert = q.alert;
-      }
-      if (q.receiver !== undefined) {
-        where += " AND receiver = {receiver:String}";
-        params.receiver = q.receiver;
-      }
-      if (q.outcome !== undefined) {
-        where += " AND outcome = {outcome:String}";
-        params.outcome = q.outcome;
-      }
-      const after = decodeToken(q.page_token, 3);
-      if (after) {
-        where +=
-          " AND (at, outbox_id, attempt) < (parseDateTime64BestEffort({pt:String}, 3, 'UTC'), {pid:String}, {pa:UInt32})";
-        params.pt = after[0];
-        params.pid = after[1];
-        params.pa = Number(after[2]);
-      }
+    { scope: "read", summary: "Notification delivery attempts", tags: ["notifications"] },
+    Query,
+    async (q) => {
+      const params: Record<string, unknown> = { n: q.page_size + 1 };
+      const where =
+        rangeWhere("at", timeRange(q.from, q.to, queryLimits.maxRangeMs, 7 * 86_400_000), params) +
+        equalsWhere(q, { alert: "alert_id", receiver: "receiver", outcome: "outcome" }, params) +
+        keysetWhere(q.page_token, { time: "at", id: "outbox_id", seq: "attempt" }, params);
       const list = await rows<AttemptRow>(
         ch,
         "SELECT at, outbox_id, alert_id, receiver, kind, attempt, status_code, outcome, error, duration_ms FROM notify_attempts WHERE " +
@@ -90,20 +64,22 @@ export async function notificationRoutes(app: FastifyInstance, opts: { ch: Click
         "SELECT count() AS pending FROM notify_outbox FINAL WHERE state = 'pending'",
         {},
       );
-      const more = list.length > q.page_size;
-      const items = list.slice(0, q.page_size).map((r) => ({
-        ...r,
-        at: iso(r.at),
-        attempt: Number(r.attempt),
-        status_code: Number(r.status_code),
-        duration_ms: Number(r.duration_ms),
-      }));
-      req.auditRows = items.length;
-      const last = list[q.page_size - 1];
+      const page = pageOf(
+        list,
+        q.page_size,
+        (r) => ({
+          ...r,
+          at: iso(r.at),
+          attempt: Number(r.attempt),
+          status_code: Number(r.status_code),
+          duration_ms: Number(r.duration_ms),
+        }),
+        (last) => [last.at, last.outbox_id, Number(last.attempt)],
+      );
       return {
-        items,
+        items: page.items,
         pending: Number(backlog?.pending ?? 0),
-        next_page_token: more && last ? encodeToken([last.at, last.outbox_id, Number(last.attempt)]) : null,
+        next_page_token: page.next_page_token,
       };
     },
   );
