@@ -201,27 +201,31 @@ export async function identityRoutes(
       const range =
         "identity_id IN {ids:Array(String)} AND " +
         rangeWhere("time", timeRange(q.from, q.to, queryLimits.maxRangeMs), params);
-      let filters = "";
-      if (q.kind !== undefined) {
-        filters += " AND type = 'identity_event' AND kind = {kind:String}";
-        params.kind = q.kind;
-      }
       // The cursor narrows the filtered rows; it never replaces the filters (a later page must keep
-      // kind/source/resource).
-      filters +=
+      // kind/source/resource). Each branch is filtered, ordered and limited on its own so ClickHouse
+      // reads both tables in primary-key order (identity_id, time) and stops after n rows.
+      const common =
+        range +
         equalsWhere(q, { source: "source", resource: "resource_uri" }, params) +
         keysetWhere(q.page_token, { time: "time", id: "id" }, params);
+      let eventsWhere = common;
+      let identityEventsWhere = common;
+      if (q.kind !== undefined) {
+        eventsWhere += " AND 0 = 1";
+        identityEventsWhere += " AND kind = {kind:String}";
+        params.kind = q.kind;
+      }
       const list = await rows<Record<string, any>>(
         ch,
         "SELECT * FROM (" +
-          "SELECT 'event' AS type, id, time, source, operation, verb, resource_uri, resource_type, outcome, status_code, principal, src_ip, user_agent, '' AS kind, '' AS event_id, toUInt64(bytes_in + bytes_out) AS bytes, attrs FROM events WHERE " +
-          range +
+          "(SELECT 'event' AS type, id, time, source, operation, verb, resource_uri, resource_type, outcome, status_code, principal, src_ip, user_agent, '' AS kind, '' AS event_id, toUInt64(bytes_in + bytes_out) AS bytes, attrs FROM events WHERE " +
+          eventsWhere +
+          " ORDER BY time DESC, id DESC LIMIT {n:UInt32})" +
           " UNION ALL " +
-          "SELECT 'identity_event' AS type, id, time, source, '' AS operation, '' AS verb, resource_uri, resource_kind AS resource_type, '' AS outcome, 0 AS status_code, '' AS principal, '' AS src_ip, '' AS user_agent, kind, event_id, bytes, attrs FROM identity_events WHERE " +
-          range +
-          ") WHERE 1 = 1" +
-          filters +
-          " ORDER BY time DESC, id DESC LIMIT {n:UInt32}",
+          "(SELECT 'identity_event' AS type, id, time, source, '' AS operation, '' AS verb, resource_uri, resource_kind AS resource_type, '' AS outcome, 0 AS status_code, '' AS principal, '' AS src_ip, '' AS user_agent, kind, event_id, bytes, attrs FROM identity_events WHERE " +
+          identityEventsWhere +
+          " ORDER BY time DESC, id DESC LIMIT {n:UInt32})" +
+          ") ORDER BY time DESC, id DESC LIMIT {n:UInt32}",
         params,
       );
       const page = pageOf(
