@@ -21,10 +21,35 @@ export function aliasCandidates(input: string): string[] {
  * an email) to the canonical identity, plus every id its events may be stored under (ids that were
  * canonical before a stronger link re-anchored them).
  */
-export async function resolveIdentity(
+export type ResolvedIdentity = { id: string; storedUnder: string[]; aliases: string[] };
+
+/**
+ * Resolution costs three small queries; an analyst paging a timeline or a dashboard polling asks the
+ * same id many times a second. Known identities are cached briefly (links change rarely and a second
+ * of staleness only delays a re-anchoring); unknown ones are never cached, so a new identity is found
+ * as soon as it is stored.
+ */
+const RESOLVE_TTL_MS = 1000;
+const resolveCache = new WeakMap<ClickHouseClient, Map<string, { at: number; value: ResolvedIdentity }>>();
+
+export async function resolveIdentity(ch: ClickHouseClient, input: string): Promise<ResolvedIdentity | null> {
+  let cache = resolveCache.get(ch);
+  if (!cache) resolveCache.set(ch, (cache = new Map()));
+  const hit = cache.get(input);
+  const now = Date.now();
+  if (hit && now - hit.at < RESOLVE_TTL_MS) return hit.value;
+  const value = await resolveIdentityUncached(ch, input);
+  if (value) {
+    if (cache.size >= 10_000) cache.clear();
+    cache.set(input, { at: now, value });
+  } else cache.delete(input);
+  return value;
+}
+
+async function resolveIdentityUncached(
   ch: ClickHouseClient,
   input: string,
-): Promise<{ id: string; storedUnder: string[]; aliases: string[] } | null> {
+): Promise<ResolvedIdentity | null> {
   const first = await rows<{ identity_id: string }>(
     ch,
     "SELECT identity_id FROM identity_aliases WHERE alias IN {cands:Array(String)} GROUP BY identity_id ORDER BY max(last_seen) DESC, identity_id LIMIT 1",
