@@ -22,6 +22,18 @@ export interface KafkaBusOptions {
   sasl?: { mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; username: string; password: string };
   /** Partition count used when this bus creates a topic itself. */
   partitions?: number;
+  /**
+   * Longest a fetch waits at the end of the log (Kafka `fetch.max.wait.ms`; kafkajs defaults to 5 s).
+   * Real brokers answer as soon as `minBytes` arrived, so this only sets the idle poll rate; librdkafka's
+   * mock cluster (tests, benchmarks) never cuts the wait short, so there it adds up to this much latency
+   * per hop to any record produced while a fetch is parked.
+   */
+  fetchMaxWaitMs?: number;
+  /**
+   * Batches (one per partition) a consumer hands to its handler at the same time. Handlers must then be
+   * safe to call concurrently for different partitions; the detector's stages coalesce such calls.
+   */
+  partitionsConsumedConcurrently?: number;
 }
 
 const kafkaLog =
@@ -106,6 +118,7 @@ export class KafkaBus implements Bus {
       sessionTimeout: 10_000,
       rebalanceTimeout: 20_000,
       heartbeatInterval: 1000,
+      maxWaitTimeInMs: this.opts.fetchMaxWaitMs ?? 20,
       maxBytesPerPartition: 1024 * 1024,
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
     });
@@ -115,7 +128,9 @@ export class KafkaBus implements Bus {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // Several partitions in flight at once: handlers coalesce them into one write round (group commit),
+      // so the fixed cost of a batch (queries, inserts, commit) is paid once for many small batches.
+      partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently ?? 12,
       eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
         if (!batch.messages.length || !isRunning() || isStale()) return;
         const messages = batch.messages.map((m) => ({

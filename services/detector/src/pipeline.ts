@@ -8,6 +8,7 @@ import type { Batch } from "@identrail/bus";
 import type { Config } from "@identrail/config";
 import { metrics, stableId } from "@identrail/core";
 import { type DeadLetter, NormalizedEvent } from "@identrail/schema";
+import { coalesce } from "./coalesce";
 import { Engine } from "./engine";
 import type { Rule } from "./rules";
 import { deadLetterRow, eventRow, insertWithRetry, queryWithRetry } from "./writer";
@@ -22,11 +23,11 @@ export interface DetectorDeps {
 export function createDetectorPipeline(deps: DetectorDeps) {
   const engine = new Engine(deps.config, deps.ch, deps.rules);
   const { ch, stopping } = deps;
-  async function handle(batch: Batch) {
+  async function processBatches(batches: Batch[]) {
     const started = process.hrtime.bigint();
     const byId = new Map<string, NormalizedEvent>();
     const dead: DeadLetter[] = [];
-    for (const m of batch.messages) {
+    for (const m of batches.flatMap((b) => b.messages)) {
       let parsed: unknown;
       try {
         parsed = JSON.parse(m.value);
@@ -67,13 +68,17 @@ export function createDetectorPipeline(deps: DetectorDeps) {
     try {
       const out = await engine.process(events);
       // Derived rows first, the events themselves last: an event row marks its processing complete.
-      await insertWithRetry(ch, "identity_events", out.identityEvents.map(identityEventRow), stopping);
-      await insertWithRetry(ch, "identity_features", out.features, stopping);
-      await insertWithRetry(ch, "identity_seen", out.seen, stopping);
-      await insertWithRetry(ch, "identities", out.identities, stopping);
-      await insertWithRetry(ch, "alert_evidence", out.evidence, stopping);
-      await insertWithRetry(ch, "alerts", out.alerts, stopping);
-      await insertWithRetry(ch, "dead_letters", dead.map(deadLetterRow), stopping);
+      // The derived tables do not depend on each other, so they are written concurrently (empty ones are
+      // skipped by insertWithRetry); all of them must be acknowledged before the events go in.
+      await Promise.all([
+        insertWithRetry(ch, "identity_events", out.identityEvents.map(identityEventRow), stopping),
+        insertWithRetry(ch, "identity_features", out.features, stopping),
+        insertWithRetry(ch, "identity_seen", out.seen, stopping),
+        insertWithRetry(ch, "identities", out.identities, stopping),
+        insertWithRetry(ch, "alert_evidence", out.evidence, stopping),
+        insertWithRetry(ch, "alerts", out.alerts, stopping),
+        insertWithRetry(ch, "dead_letters", dead.map(deadLetterRow), stopping),
+      ]);
       await insertWithRetry(ch, "events", events.map(eventRow), stopping);
     } catch (e) {
       engine.invalidate(identities);
@@ -81,14 +86,17 @@ export function createDetectorPipeline(deps: DetectorDeps) {
     }
     metrics.detectorEvents.inc({ outcome: "stored" }, events.length);
     metrics.detectorLatency.observe({ stage: "detect" }, Number(process.hrtime.bigint() - started) / 1e9);
-    if (batch.lag !== undefined)
-      metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, batch.lag);
+    for (const batch of batches)
+      if (batch.lag !== undefined)
+        metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, batch.lag);
     // Keep memory bounded: identities idle for longer than the dormancy horizon reload on demand.
     if (engine.states.size > 200_000)
       engine.states.evict(engine.watermark - deps.config.detector.dormant_after);
     // Alert groups idle for a week (event time) reload from ClickHouse if they recur.
     if (engine.alerts.size > 50_000) engine.alerts.evict(engine.watermark - 7 * 86_400_000);
   }
+  // Concurrent per-partition batches are processed together, one round at a time (see coalesce.ts).
+  const handle = coalesce(processBatches, deps.config.detector.batch_size);
   return { engine, handle };
 }
 
