@@ -104,6 +104,7 @@ export async function startRuntime(
             ssl: config.kafka.ssl,
             sasl: config.kafka.sasl,
             partitions: config.kafka.partitions,
+            fetchMaxWaitMs: config.kafka.fetch_max_wait,
           }
         : undefined,
     });

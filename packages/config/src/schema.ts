@@ -103,6 +103,11 @@ export const ConfigSchema = z.object({
       client_id: z.string().default("identrail"),
       /** Partitions for the normalized-events topic when the cluster auto-creates it. */
       partitions: z.number().int().positive().default(12),
+      /**
+       * Longest a fetch waits for new data. A real broker answers as soon as data arrives, so this only
+       * paces idle polling; brokers that hold fetches (librdkafka's mock) add it to every hop's latency.
+       */
+      fetch_max_wait: Duration.default(20),
       ssl: z.boolean().default(false),
       sasl: z
         .object({
@@ -112,7 +117,7 @@ export const ConfigSchema = z.object({
         })
         .optional(),
     })
-    .default({ brokers: [], client_id: "identrail", partitions: 12, ssl: false }),
+    .default({ brokers: [], client_id: "identrail", partitions: 12, ssl: false, fetch_max_wait: 20 }),
   clickhouse: z
     .object({
       url: z.string().url().optional(),
