@@ -22,7 +22,11 @@ const MAX_DEPTH = 64;
 
 /** Sets an own property even for `__proto__`, which plain assignment would treat as the prototype. */
 export function setOwn(o: Obj, k: string, v: unknown): void {
-  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  // Plain assignment creates an own property for every other key (Object.prototype has no other setter)
+  // and is several times cheaper than defineProperty, which runs for every key of every record.
+  if (k === "__proto__")
+    Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else o[k] = v;
 }
 
 /**
@@ -99,12 +103,6 @@ const clip = (s: string | undefined, max: number) =>
 /** Clamps every string and list to the NormalizedEvent schema's limits. */
 export function finishEvent(e: NormalizedEvent): NormalizedEvent {
   const a = e.actor;
-  const attrs = (m: Record<string, string>) => {
-    const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(m))
-      if (typeof v === "string" && v !== "") setOwn(out, k.slice(0, 128), clip(v, 2048));
-    return out;
-  };
   return {
     ...e,
     id: e.id,
@@ -114,12 +112,12 @@ export function finishEvent(e: NormalizedEvent): NormalizedEvent {
       type: a.type,
       display_name: clip(a.display_name, 1024),
       uid: clip(a.uid, 256),
-      groups: a.groups.slice(0, 256).map((g) => clip(g, 512) as string),
+      groups: clipList(a.groups, 256, 512),
       credential_id: clip(a.credential_id, 512),
       session: clip(a.session, 1024),
       impersonated: clip(a.impersonated, 1024),
-      links: [...new Set(a.links.filter((l) => l.length <= 1024))].slice(0, 64),
-      attrs: attrs(a.attrs),
+      links: uniqueLinks(a.links),
+      attrs: clipAttrs(a.attrs),
     },
     operation: clip(e.operation, 512) ?? "",
     resource: {
@@ -137,8 +135,30 @@ export function finishEvent(e: NormalizedEvent): NormalizedEvent {
     bytes_in: safeBytes(e.bytes_in),
     bytes_out: safeBytes(e.bytes_out),
     raw_ref: clip(e.raw_ref, 512) ?? "",
-    attrs: attrs(e.attrs),
+    attrs: clipAttrs(e.attrs),
   };
+}
+function clipAttrs(m: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k in m) {
+    if (!Object.hasOwn(m, k)) continue;
+    const v = m[k];
+    if (typeof v === "string" && v !== "") setOwn(out, k.length > 128 ? k.slice(0, 128) : k, clip(v, 2048));
+  }
+  return out;
+}
+function clipList(xs: string[], maxItems: number, max: number): string[] {
+  const n = Math.min(xs.length, maxItems);
+  const out = new Array<string>(n);
+  for (let i = 0; i < n; i++) out[i] = clip(xs[i], max) as string;
+  return out;
+}
+/** Distinct links of at most 1024 chars, first occurrence first, at most 64 (a Set only for long lists). */
+function uniqueLinks(links: string[]): string[] {
+  if (links.length > 8) return [...new Set(links.filter((l) => l.length <= 1024))].slice(0, 64);
+  const out: string[] = [];
+  for (const l of links) if (l.length <= 1024 && !out.includes(l)) out.push(l);
+  return out;
 }
 function safeBytes(n: number): number {
   return Number.isFinite(n) && n > 0 ? Math.min(Math.floor(n), Number.MAX_SAFE_INTEGER) : 0;
@@ -191,18 +211,24 @@ export const MAX_RECORD_DEPTH = 100;
  */
 export function tooDeep(v: unknown, limit = MAX_RECORD_DEPTH): boolean {
   if (typeof v !== "object" || v === null) return false;
-  const stack: [unknown, number][] = [[v, 1]];
-  while (stack.length) {
-    const [x, d] = stack.pop() as [unknown, number];
-    if (d > limit) return true;
-    if (Array.isArray(x)) {
-      for (const y of x) if (typeof y === "object" && y !== null) stack.push([y, d + 1]);
-    } else if (typeof x === "object" && x !== null) {
-      for (const k of Object.keys(x)) {
-        const y = (x as Obj)[k];
-        if (typeof y === "object" && y !== null) stack.push([y, d + 1]);
-      }
+  // Recursion is bounded by `limit` (it stops one level below it), so it cannot overflow the stack, and it
+  // allocates nothing, unlike an explicit stack of [value, depth] pairs — this runs on every record twice.
+  return deeper(v as object, 1, limit);
+}
+function deeper(x: object, d: number, limit: number): boolean {
+  if (d > limit) return true;
+  if (Array.isArray(x)) {
+    for (let i = 0; i < x.length; i++) {
+      const y = x[i];
+      if (typeof y === "object" && y !== null && deeper(y, d + 1, limit)) return true;
     }
+    return false;
+  }
+  // for…in without an own-property filter is ~3× faster than Object.keys here; records are JSON.parse
+  // output (Object.prototype has no enumerable keys), and the depth bound holds whatever it visits.
+  for (const k in x) {
+    const y = (x as Obj)[k];
+    if (typeof y === "object" && y !== null && deeper(y, d + 1, limit)) return true;
   }
   return false;
 }

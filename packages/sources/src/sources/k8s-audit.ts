@@ -184,18 +184,22 @@ const EXEC_SUBRESOURCES = new Set(["exec", "attach", "portforward", "proxy"]);
 const FINAL_STAGES = new Set(["ResponseComplete", "Panic"]);
 
 export function validateK8sEvent(r: unknown): string | null {
-  if (!isObj(r)) return "record is not a JSON object";
+  const c = checkK8sEvent(r);
+  return "error" in c ? c.error : null;
+}
+
+/** validateK8sEvent that also hands back the parsed event time, so normalize parses it once. */
+function checkK8sEvent(r: unknown): { error: string } | { time: string } {
+  if (!isObj(r)) return { error: "record is not a JSON object" };
   const av = r.apiVersion;
   if (av !== undefined && !API_VERSIONS.has(av as string))
-    return "unsupported apiVersion (want audit.k8s.io/v1 or v1beta1)";
-  if (r.kind !== undefined && r.kind !== "Event") return "kind is not Event";
-  if (typeof r.auditID !== "string" || r.auditID === "") return "missing auditID";
-  if (typeof r.stage !== "string") return "missing stage";
-  if (typeof r.verb !== "string") return "missing verb";
-  if (!isObj(r.user)) return "missing user";
-  const t = eventTime(r.requestReceivedTimestamp ?? r.timestamp ?? r.stageTimestamp);
-  if ("error" in t) return t.error;
-  return null;
+    return { error: "unsupported apiVersion (want audit.k8s.io/v1 or v1beta1)" };
+  if (r.kind !== undefined && r.kind !== "Event") return { error: "kind is not Event" };
+  if (typeof r.auditID !== "string" || r.auditID === "") return { error: "missing auditID" };
+  if (typeof r.stage !== "string") return { error: "missing stage" };
+  if (typeof r.verb !== "string") return { error: "missing verb" };
+  if (!isObj(r.user)) return { error: "missing user" };
+  return eventTime(r.requestReceivedTimestamp ?? r.timestamp ?? r.stageTimestamp);
 }
 
 /** Secret-bearing resources: their request/response bodies are dropped whole. */
@@ -224,6 +228,9 @@ export function redactK8sEvent(r: Obj): Obj {
   const ref = obj(r.objectRef);
   const resource = str(ref?.resource);
   const sub = str(ref?.subresource);
+  // Metadata-level events (most of them) carry no bodies: nothing to remove, and the record is not
+  // modified by anyone downstream, so it is returned as is rather than copied.
+  if (!("requestObject" in r) && !("responseObject" in r)) return r;
   const out: Obj = { ...r };
   if ((resource && SECRET_RESOURCES.has(resource)) || sub === "token") {
     if ("requestObject" in out) out.requestObject = { redacted: true };
@@ -271,8 +278,8 @@ export function normalizeK8sEvent(
   cluster: string,
   receivedAt: string,
 ): NormalizedEvent | { error: string } | { skipped: string } {
-  const invalid = validateK8sEvent(r);
-  if (invalid) return { error: invalid };
+  const t = checkK8sEvent(r);
+  if ("error" in t) return t;
   const stage = r.stage as string;
   const ref = obj(r.objectRef);
   const sub = str(ref?.subresource);
@@ -280,8 +287,6 @@ export function normalizeK8sEvent(
   if (!FINAL_STAGES.has(stage) && !(stage === "ResponseStarted" && longRunning)) {
     return { skipped: `stage ${stage} (the final stage of the same auditID carries the outcome)` };
   }
-  const t = eventTime(r.requestReceivedTimestamp ?? r.timestamp ?? r.stageTimestamp);
-  if ("error" in t) return { error: t.error };
   const user = r.user as Obj;
   const username = str(user.username, 1024) || "system:anonymous";
   const groups = strArr(user.groups);
@@ -299,22 +304,19 @@ export function normalizeK8sEvent(
     sub && EXEC_SUBRESOURCES.has(sub) ? "exec" : (lookup(VERB_MAP, verbRaw.toLowerCase()) ?? "other");
   const sourceIPs = strArr(r.sourceIPs, 16);
   const attrs: Record<string, string> = { stage, level: str(r.level) ?? "" };
-  const put = (k: string, v: string | undefined) => {
-    if (v) attrs[k] = v.length > 1024 ? v.slice(0, 1024) : v;
-  };
-  put("api_group", str(ref?.apiGroup));
-  put("subresource", sub);
-  put("decision", decision);
-  put("authz_reason", str(annotations["authorization.k8s.io/reason"]));
-  put("pod_name", extraFirst(extra, "authentication.kubernetes.io/pod-name"));
-  put("pod_uid", extraFirst(extra, "authentication.kubernetes.io/pod-uid"));
-  put("node_name", extraFirst(extra, "authentication.kubernetes.io/node-name"));
-  put("impersonated_user", impersonated);
-  if (imp) put("impersonated_groups", strArr(imp.groups).join(","));
-  put("request_uri", str(r.requestURI, 1024));
-  if (sourceIPs.length > 1) put("source_ips", sourceIPs.join(","));
-  put("groups", groups.join(","));
-  put("user_uid", str(user.uid));
+  putAttr(attrs, "api_group", str(ref?.apiGroup));
+  putAttr(attrs, "subresource", sub);
+  putAttr(attrs, "decision", decision);
+  putAttr(attrs, "authz_reason", str(annotations["authorization.k8s.io/reason"]));
+  putAttr(attrs, "pod_name", extraFirst(extra, "authentication.kubernetes.io/pod-name"));
+  putAttr(attrs, "pod_uid", extraFirst(extra, "authentication.kubernetes.io/pod-uid"));
+  putAttr(attrs, "node_name", extraFirst(extra, "authentication.kubernetes.io/node-name"));
+  putAttr(attrs, "impersonated_user", impersonated);
+  if (imp) putAttr(attrs, "impersonated_groups", strArr(imp.groups).join(","));
+  putAttr(attrs, "request_uri", str(r.requestURI, 1024));
+  if (sourceIPs.length > 1) putAttr(attrs, "source_ips", sourceIPs.join(","));
+  putAttr(attrs, "groups", groups.join(","));
+  putAttr(attrs, "user_uid", str(user.uid));
   const credentialId = extraFirst(extra, "authentication.kubernetes.io/credential-id");
   // finishEvent clamps to the schema (a forged responseStatus.code of 2^60 must not reach ClickHouse).
   return finishEvent({
@@ -348,12 +350,18 @@ export function normalizeK8sEvent(
     outcome: code === 0 && !decision ? "unknown" : failed ? "failure" : "success",
     status_code: code,
     // The authorizer's reason explains denials; on success it stays in attrs.authz_reason.
-    reason: str(status?.reason ?? (failed ? annotations["authorization.k8s.io/reason"] : undefined), 2048) ?? "",
+    reason:
+      str(status?.reason ?? (failed ? annotations["authorization.k8s.io/reason"] : undefined), 2048) ?? "",
     bytes_in: 0,
     bytes_out: 0,
     raw_ref: `${r.auditID as string}/${stage}`,
-    attrs: { ...attrs, ...workloadAttrs(r, ref) },
+    // Same keys and order as `{ ...attrs, ...workloadAttrs(…) }` without a third object per event.
+    attrs: Object.assign(attrs, workloadAttrs(r, ref)),
   });
+}
+
+function putAttr(attrs: Record<string, string>, k: string, v: string | undefined): void {
+  if (v) attrs[k] = v.length > 1024 ? v.slice(0, 1024) : v;
 }
 
 /** Primary alias first (see @identrail/core identity-ids), then aliases this event proves. */

@@ -139,14 +139,17 @@ export function s3Time(v: string): string | undefined {
 }
 
 function validate(r: unknown): string | null {
-  if (!isObj(r)) return "record is not an S3 access log entry";
-  if (typeof r.bucket !== "string" || r.bucket === "") return "missing bucket";
-  if (typeof r.operation !== "string" || r.operation === "") return "missing operation";
+  const c = check(r);
+  return "error" in c ? c.error : null;
+}
+/** validate that also hands back the event time, so normalize parses it once. */
+function check(r: unknown): { error: string } | { time: string } {
+  if (!isObj(r)) return { error: "record is not an S3 access log entry" };
+  if (typeof r.bucket !== "string" || r.bucket === "") return { error: "missing bucket" };
+  if (typeof r.operation !== "string" || r.operation === "") return { error: "missing operation" };
   const iso = typeof r.time === "string" ? s3Time(r.time) : undefined;
-  if (!iso) return "missing or unparseable timestamp";
-  const t = eventTime(iso);
-  if ("error" in t) return t.error;
-  return null;
+  if (!iso) return { error: "missing or unparseable timestamp" };
+  return eventTime(iso);
 }
 
 /** Presigned URLs put the signature and the session token in the query string. */
@@ -208,9 +211,7 @@ export function normalizeS3(
   cluster: string,
   receivedAt: string,
 ): NormalizedEvent | { error: string } {
-  const invalid = validate(r);
-  if (invalid) return { error: invalid };
-  const t = eventTime(s3Time(r.time as string));
+  const t = check(r);
   if ("error" in t) return { error: t.error };
   const s = (k: string, max = 2048) => str(r[k], max);
   const bucket = s("bucket", 256) as string;
