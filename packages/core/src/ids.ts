@@ -1,11 +1,12 @@
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
-/** Stable 128-bit hex id from parts; parts are joined with a separator no id part may contain. */
+/**
+ * Stable 128-bit hex id from parts: sha256 over each part followed by a NUL (no id part contains one),
+ * truncated to 32 hex digits. One-shot `crypto.hash` (Node ≥ 20.12) is ~3× cheaper than a Hash object,
+ * and ids are computed for every event.
+ */
 export function stableId(...parts: (string | number)[]): string {
-  const h = createHash("sha256");
-  for (const p of parts) {
-    h.update(String(p));
-    h.update("\u0000");
-  }
-  return h.digest("hex").slice(0, 32);
+  let s = "";
+  for (const p of parts) s += `${p}\u0000`;
+  return hash("sha256", s, "hex").slice(0, 32);
 }
