@@ -157,8 +157,18 @@ export const ConfigSchema = z.object({
         .int()
         .positive()
         .default(64 * 1024 * 1024),
+      /**
+       * Longest an ingest request waits for the bus to acknowledge. A hung broker otherwise holds the
+       * sender for kafkajs' retries (~40 s); past this the answer is 503 and the sender retries (a write
+       * that still lands later is stored once: the detector drops repeated event ids).
+       */
+      produce_timeout: Duration.default(5000),
     })
-    .default({ max_body_bytes: 10 * 1024 * 1024, max_decompressed_bytes: 64 * 1024 * 1024 }),
+    .default({
+      max_body_bytes: 10 * 1024 * 1024,
+      max_decompressed_bytes: 64 * 1024 * 1024,
+      produce_timeout: 5000,
+    }),
   detector: z
     .object({
       learning_period: Duration.default(7 * 86_400_000),

@@ -196,7 +196,10 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
       const extra = badLines.map((n) => ({ index: n, reason: `line ${n + 1}: invalid UTF-8` }));
       let result: IngestResult;
       try {
-        result = await ingestText(deps, parser, text, cluster, extra);
+        result = await withDeadline(
+          ingestText(deps, parser, text, cluster, extra),
+          config.ingest.produce_timeout,
+        );
       } catch (e) {
         req.log.warn({ err: (e as Error).message }, "bus produce failed");
         metrics.ingestRequests.inc({ source, status: "503" });
@@ -212,4 +215,13 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
       return reply.send(result);
     },
   );
+}
+
+/** Rejects after `ms`; the underlying work is not cancelled (its outcome is idempotent downstream). */
+export function withDeadline<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`bus did not acknowledge within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
 }

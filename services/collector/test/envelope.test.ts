@@ -7,7 +7,7 @@ import { LocalBus } from "@identrail/bus";
 import { Topics } from "@identrail/schema";
 import { k8sAudit } from "@identrail/sources";
 import { afterAll, describe, expect, it } from "vitest";
-import { ingestText } from "../src/ingest";
+import { ingestText, withDeadline } from "../src/ingest";
 import { auditLine, readTopic, tempDir, testConfig } from "./helpers";
 
 const dir = tempDir();
@@ -35,5 +35,12 @@ describe("raw envelopes", () => {
         }),
       );
     }
+  });
+});
+
+describe("withDeadline", () => {
+  it("rejects a bus write that does not finish in time, and passes one that does", async () => {
+    await expect(withDeadline(new Promise(() => {}), 20)).rejects.toThrow(/within 20 ms/);
+    await expect(withDeadline(Promise.resolve(7), 1000)).resolves.toBe(7);
   });
 });
