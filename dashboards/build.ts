@@ -14,6 +14,10 @@
  * `events` and `identity_events` are read without FINAL: ids are skipped when already stored, so
  * duplicates only appear in narrow replay races and FINAL on the biggest tables costs too much.
  * `alerts` is read with FINAL because the detector updates one row per group key.
+ *
+ * The `${…}` in these template literals splice constant SQL fragments defined in this file (subqueries,
+ * column expressions) at build time; no runtime value ever enters the SQL — user choices reach it only
+ * through Grafana's own variables and macros, which the datasource substitutes.
  */
 import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
