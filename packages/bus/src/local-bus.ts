@@ -181,9 +181,7 @@ export class LocalBus implements Bus {
       };
       try {
         await opts.handler(batch);
-        if (!running()) {
-          // The handler finished its durable writes, so committing is still correct.
-        }
+        // Even when stopping: the handler finished its durable writes, so committing is correct.
         this.commit(opts.groupId, topicName, end);
         backoff = 50;
       } catch (e) {
