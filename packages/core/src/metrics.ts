@@ -9,7 +9,8 @@ export function startDefaultMetrics() {
   collectDefaultMetrics({ register: registry, prefix: "identrail_process_" });
 }
 
-function counter(name: string, help: string, labelNames: string[]) {
+/** Get-or-create, so a module re-evaluated in one process (tests, tsx watch) does not register twice. */
+export function counter(name: string, help: string, labelNames: string[]) {
   return (
     (registry.getSingleMetric(name) as Counter<string> | undefined) ??
     new Counter({ name, help, labelNames, registers: [registry] })

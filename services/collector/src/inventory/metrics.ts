@@ -1,12 +1,4 @@
-import { registry } from "@identrail/core";
-import { Counter } from "prom-client";
-
-function counter(name: string, help: string, labelNames: string[]) {
-  return (
-    (registry.getSingleMetric(name) as Counter<string> | undefined) ??
-    new Counter({ name, help, labelNames, registers: [registry] })
-  );
-}
+import { counter } from "@identrail/core";
 
 export const inventoryMetrics = {
   records: counter(
