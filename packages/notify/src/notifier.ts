@@ -12,19 +12,12 @@
 import { createHash } from "node:crypto";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { type Config, ConfigError, type NotifyRoute, type Receiver } from "@identrail/config";
-import { logger, registry } from "@identrail/core";
+import { counter, logger } from "@identrail/core";
 import { type Severity, severityRank } from "@identrail/schema";
-import { Counter } from "prom-client";
 import { type AlertSnapshot, buildRequests, endpoint, type Notification } from "./receivers";
 import { postJson, retryable } from "./send";
 import { checkUrl } from "./ssrf";
 
-function counter(name: string, help: string, labelNames: string[]) {
-  return (
-    (registry.getSingleMetric(name) as Counter<string> | undefined) ??
-    new Counter({ name, help, labelNames, registers: [registry] })
-  );
-}
 const enqueued = counter("identrail_notify_enqueued_total", "Alert notifications enqueued in the outbox", [
   "receiver",
   "kind",

@@ -1,7 +1,6 @@
 import type { ClickHouseClient } from "@clickhouse/client";
-import { logger, registry } from "@identrail/core";
+import { counter, logger } from "@identrail/core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { Counter } from "prom-client";
 import { z } from "zod";
 import { listRoute } from "./list-route";
 import {
@@ -18,13 +17,11 @@ import {
   timeRange,
 } from "./query";
 
-const auditDropped =
-  (registry.getSingleMetric("identrail_api_audit_dropped_total") as Counter<string> | undefined) ??
-  new Counter({
-    name: "identrail_api_audit_dropped_total",
-    help: "API audit rows that could not be written after retries",
-    registers: [registry],
-  });
+const auditDropped = counter(
+  "identrail_api_audit_dropped_total",
+  "API audit rows that could not be written after retries",
+  [],
+);
 
 interface AuditRow {
   at: string;
