@@ -97,6 +97,14 @@ export class Traffic {
     return `${prefix.toString(16).padStart(8, "0")}-${seed}-4000-8000-${n}`;
   }
 
+  /** The identity's current projected-token id: stable per identity for an hour of event time. */
+  private jti(identity: number): string {
+    const hour = Math.floor(this.t / 3_600_000)
+      .toString(16)
+      .padStart(8, "0");
+    return `JTI=c7ed${hour.slice(-4)}-${hour.slice(0, 4)}-4000-8000-${String(identity).padStart(12, "0")}`;
+  }
+
   sa(i: number) {
     const ns = NAMESPACES[i % NAMESPACES.length];
     return { ns, name: `${JOBS[(i >> 3) % JOBS.length]}-${i}` };
@@ -142,7 +150,9 @@ export class Traffic {
           : {
               extra: {
                 "authentication.kubernetes.io/pod-name": [`${name}-7d9f8-abcde`],
-                "authentication.kubernetes.io/credential-id": [`JTI=${this.uuid(0xc7ed)}`],
+                // A projected token lives about an hour (the kubelet refreshes it at 80% of its
+                // expiry), so one identity presents the same JTI on every request within the hour.
+                "authentication.kubernetes.io/credential-id": [this.jti(identity)],
               },
             }),
       },

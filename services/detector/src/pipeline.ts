@@ -52,10 +52,27 @@ export function createDetectorPipeline(deps: DetectorDeps) {
     }
     let events = [...byId.values()];
     if (events.length) {
+      // A stored copy has the same identity and, since the time comes from the record, the same event
+      // time: bounding both keeps this read on the few granules of the primary key (identity_id, time, id)
+      // that can hold it, however long the identities' histories are. The lower bound has a day of slack
+      // for the one case where the time is not in the record (inventory objects without timestamps fall
+      // back to the receive time of their delivery, and a redelivery comes later).
+      let lo = Number.POSITIVE_INFINITY;
+      let hi = Number.NEGATIVE_INFINITY;
+      for (const e of events) {
+        const t = Date.parse(e.time);
+        if (t < lo) lo = t;
+        if (t > hi) hi = t;
+      }
       const stored = await queryWithRetry<{ id: string }>(
         ch,
-        "SELECT DISTINCT id FROM events WHERE identity_id IN {iids:Array(String)} AND id IN {ids:Array(String)}",
-        { iids: [...new Set(events.map((e) => e.identity_id))], ids: events.map((e) => e.id) },
+        "SELECT DISTINCT id FROM events WHERE identity_id IN {iids:Array(String)} AND time >= fromUnixTimestamp64Milli({lo:Int64}) AND time <= fromUnixTimestamp64Milli({hi:Int64}) AND id IN {ids:Array(String)}",
+        {
+          iids: [...new Set(events.map((e) => e.identity_id))],
+          ids: events.map((e) => e.id),
+          lo: lo - 86_400_000,
+          hi: hi + 1,
+        },
         stopping,
       );
       if (stored.length) {

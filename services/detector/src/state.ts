@@ -11,7 +11,19 @@ import { chTime } from "@identrail/store";
 export interface FeatureStat {
   first: number;
   last: number;
+  /** `last` as of the newest row persisted for this value (loaded or written); see StateStore.learn. */
+  saved?: number;
 }
+
+/**
+ * Features whose `last` the rules compare against event times (job and pod ends, concurrent workloads):
+ * every later observation is persisted. For every other feature only `first` decides anything (is this
+ * value new for the identity, is it past its learning period), so a later `last` is persisted at most once
+ * per LAST_SEEN_GRANULARITY of event time. In steady state most observations repeat known values; this
+ * keeps identity_features from growing by a row per (identity, feature, value) per batch.
+ */
+const EXACT_LAST = new Set(["job_start", "job_end", "pod_end", "workload"]);
+const LAST_SEEN_GRANULARITY = 3_600_000;
 
 export interface IdentityInfo {
   type?: IdentityType;
@@ -100,21 +112,22 @@ export class StateStore {
     if (!missing.length) return;
     const fresh = new Map(missing.map((id) => [id, new IdentityState(id)]));
     if (this.ch) {
-      const q = async <T>(query: string) =>
-        (await (
-          await this.ch!.query({ query, query_params: { ids: missing }, format: "JSONEachRow" })
-        ).json()) as T[];
-      const [seen, feats, infos] = await Promise.all([
-        q<{ id: string; f: string; l: string }>(
-          "SELECT id, toUnixTimestamp64Milli(min(first_seen)) AS f, toUnixTimestamp64Milli(max(last_seen)) AS l FROM identity_seen WHERE id IN {ids:Array(String)} GROUP BY id",
-        ),
-        q<{ identity_id: string; feature: string; value: string; f: string; l: string }>(
-          "SELECT identity_id, feature, value, toUnixTimestamp64Milli(min(first_seen)) AS f, toUnixTimestamp64Milli(max(last_seen)) AS l FROM identity_features WHERE identity_id IN {ids:Array(String)} GROUP BY identity_id, feature, value",
-        ),
-        q<Record<string, string | null>>(
-          "SELECT id, type, cluster, namespace, environment, owner, purpose, toUnixTimestamp64Milli(expires_at) AS expires FROM identities FINAL WHERE id IN {ids:Array(String)}",
-        ),
-      ]);
+      // One statement for the three reads (first/last seen, learned features, identity attributes): the
+      // embedded engine runs statements one at a time at a fixed cost each, and a round that meets new
+      // identities would otherwise pay it three times. Every column is a String so the branches unite.
+      const rs = await this.ch.query({
+        query: `SELECT 's' AS k, id, '' AS feature, '' AS value, toString(toUnixTimestamp64Milli(min(first_seen))) AS f, toString(toUnixTimestamp64Milli(max(last_seen))) AS l, '' AS type, '' AS cluster, '' AS namespace, '' AS environment, '' AS owner, '' AS purpose, '' AS expires FROM identity_seen WHERE id IN {ids:Array(String)} GROUP BY id
+UNION ALL SELECT 'f', identity_id, feature, value, toString(toUnixTimestamp64Milli(min(first_seen))), toString(toUnixTimestamp64Milli(max(last_seen))), '', '', '', '', '', '', '' FROM identity_features WHERE identity_id IN {ids:Array(String)} GROUP BY identity_id, feature, value
+UNION ALL SELECT 'i', id, '', '', '', '', toString(type), toString(cluster), toString(namespace), toString(environment), owner, purpose, ifNull(toString(toUnixTimestamp64Milli(expires_at)), '') FROM identities FINAL WHERE id IN {ids:Array(String)}`,
+        query_params: { ids: missing },
+        format: "JSONEachRow",
+      });
+      const all = (await rs.json()) as Record<string, string>[];
+      const seen = all.filter((r) => r.k === "s");
+      const feats = all
+        .filter((r) => r.k === "f")
+        .map((r): Record<string, string> => ({ ...r, identity_id: r.id }));
+      const infos = all.filter((r) => r.k === "i");
       for (const r of seen) {
         const s = fresh.get(r.id)!;
         s.firstSeen = Number(r.f);
@@ -129,7 +142,8 @@ export class StateStore {
           const key = r.value.slice(0, i);
           const n = Number(r.value.slice(i + 1));
           if (i > 0 && Number.isFinite(n) && n > (m.get(key) ?? 0)) m.set(key, n);
-        } else s.feature(r.feature).set(r.value, { first: Number(r.f), last: Number(r.l) });
+        } else
+          s.feature(r.feature).set(r.value, { first: Number(r.f), last: Number(r.l), saved: Number(r.l) });
       }
       for (const r of infos) {
         const s = fresh.get(r.id as string);
@@ -199,9 +213,23 @@ export class StateStore {
   }
 
   learn(state: IdentityState, name: string, value: string, t: number) {
+    const known = state.features.get(name)?.get(value);
+    const firstBefore = known?.first;
     state.learn(name, value, t);
     const key = `${state.id}\u0000${name}\u0000${value}`;
     const prev = this.pendingFeatures.get(key);
+    if (
+      !prev &&
+      known &&
+      firstBefore !== undefined &&
+      t >= firstBefore &&
+      !EXACT_LAST.has(name) &&
+      known.saved !== undefined &&
+      t - known.saved < LAST_SEEN_GRANULARITY
+    )
+      return;
+    const cur = known ?? state.features.get(name)!.get(value)!;
+    if (t > (cur.saved ?? Number.NEGATIVE_INFINITY)) cur.saved = t;
     const ts = chTime(t);
     if (!prev)
       this.pendingFeatures.set(key, {
