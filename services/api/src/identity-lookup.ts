@@ -34,8 +34,8 @@ const resolveCache = new WeakMap<ClickHouseClient, Map<string, { at: number; val
 /**
  * Resolutions in flight, shared by the requests that miss the cache at the same moment: when an entry
  * expires under load, every concurrent request for that id would otherwise run the same three queries
- * (with embedded chDB they queue one after another, a latency spike every TTL). A joiner gets a value
- * read after it arrived or at most one resolution earlier, never anything older.
+ * (with embedded chDB they queue one after another, a latency spike every TTL). A joiner gets the
+ * result of a resolution that started at most one query round before it arrived.
  */
 const resolving = new WeakMap<ClickHouseClient, Map<string, Promise<ResolvedIdentity | null>>>();
 
