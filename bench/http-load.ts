@@ -31,6 +31,8 @@ function once(
 
 export async function load(opts: {
   url: string;
+  /** GET paths (with query) taken in turn, instead of the path of `url`. */
+  paths?: string[];
   bodies?: string[];
   headers?: Record<string, string>;
   concurrency: number;
@@ -42,16 +44,18 @@ export async function load(opts: {
   const started = performance.now();
   const end = started + opts.seconds * 1000;
   let i = 0;
+  let p = 0;
   const worker = async () => {
     while (performance.now() < end) {
       const body = opts.bodies ? opts.bodies[i++ % opts.bodies.length] : undefined;
+      const target = opts.paths ? new URL(opts.paths[p++ % opts.paths.length], url) : url;
       const headers = {
         ...opts.headers,
         ...(body ? { "content-length": String(Buffer.byteLength(body)) } : {}),
       };
       const t0 = performance.now();
       try {
-        const status = await once(agent, url, body ? "POST" : "GET", headers, body);
+        const status = await once(agent, target, body ? "POST" : "GET", headers, body);
         r.requests++;
         if (status === 200) r.ok++;
         r.latenciesMs.push(performance.now() - t0);

@@ -31,19 +31,35 @@ export type ResolvedIdentity = { id: string; storedUnder: string[]; aliases: str
  */
 const RESOLVE_TTL_MS = 1000;
 const resolveCache = new WeakMap<ClickHouseClient, Map<string, { at: number; value: ResolvedIdentity }>>();
+/**
+ * Resolutions in flight, shared by the requests that miss the cache at the same moment: when an entry
+ * expires under load, every concurrent request for that id would otherwise run the same three queries
+ * (with embedded chDB they queue one after another, a latency spike every TTL). A joiner gets the
+ * result of a resolution that started at most one query round before it arrived.
+ */
+const resolving = new WeakMap<ClickHouseClient, Map<string, Promise<ResolvedIdentity | null>>>();
 
 export async function resolveIdentity(ch: ClickHouseClient, input: string): Promise<ResolvedIdentity | null> {
   let cache = resolveCache.get(ch);
   if (!cache) resolveCache.set(ch, (cache = new Map()));
   const hit = cache.get(input);
-  const now = Date.now();
-  if (hit && now - hit.at < RESOLVE_TTL_MS) return hit.value;
-  const value = await resolveIdentityUncached(ch, input);
-  if (value) {
-    if (cache.size >= 10_000) cache.clear();
-    cache.set(input, { at: now, value });
-  } else cache.delete(input);
-  return value;
+  if (hit && Date.now() - hit.at < RESOLVE_TTL_MS) return hit.value;
+  let inflight = resolving.get(ch);
+  if (!inflight) resolving.set(ch, (inflight = new Map()));
+  const pending = inflight.get(input);
+  if (pending) return pending;
+  const started = Date.now();
+  const p = resolveIdentityUncached(ch, input)
+    .then((value) => {
+      if (value) {
+        if (cache.size >= 10_000) cache.clear();
+        cache.set(input, { at: started, value });
+      } else cache.delete(input);
+      return value;
+    })
+    .finally(() => inflight.delete(input));
+  inflight.set(input, p);
+  return p;
 }
 
 async function resolveIdentityUncached(
