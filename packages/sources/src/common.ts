@@ -138,7 +138,13 @@ export function finishEvent(e: NormalizedEvent): NormalizedEvent {
     attrs: clipAttrs(e.attrs),
   };
 }
+/**
+ * Attributes with keys ≤ 128 chars and non-empty string values ≤ 2048 chars. Parsers build a fresh map per
+ * event that almost always fits already: that map is then returned as is (same keys, same order) instead
+ * of being copied key by key; nothing downstream mutates an event's attrs.
+ */
 function clipAttrs(m: Record<string, string>): Record<string, string> {
+  if (attrsFit(m)) return m;
   const out: Record<string, string> = {};
   for (const k in m) {
     if (!Object.hasOwn(m, k)) continue;
@@ -146,6 +152,14 @@ function clipAttrs(m: Record<string, string>): Record<string, string> {
     if (typeof v === "string" && v !== "") setOwn(out, k.length > 128 ? k.slice(0, 128) : k, clip(v, 2048));
   }
   return out;
+}
+function attrsFit(m: Record<string, string>): boolean {
+  for (const k in m) {
+    if (!Object.hasOwn(m, k)) return false;
+    const v = m[k];
+    if (typeof v !== "string" || v === "" || v.length > 2048 || k.length > 128) return false;
+  }
+  return Object.getPrototypeOf(m) === Object.prototype;
 }
 function clipList(xs: string[], maxItems: number, max: number): string[] {
   const n = Math.min(xs.length, maxItems);

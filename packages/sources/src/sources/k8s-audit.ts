@@ -225,12 +225,12 @@ function redactMeta(m: unknown) {
 
 /** Removes secret material: Secret bodies, TokenRequest tokens, any nested Secret object. */
 export function redactK8sEvent(r: Obj): Obj {
-  const ref = obj(r.objectRef);
-  const resource = str(ref?.resource);
-  const sub = str(ref?.subresource);
   // Metadata-level events (most of them) carry no bodies: nothing to remove, and the record is not
   // modified by anyone downstream, so it is returned as is rather than copied.
   if (!("requestObject" in r) && !("responseObject" in r)) return r;
+  const ref = obj(r.objectRef);
+  const resource = str(ref?.resource);
+  const sub = str(ref?.subresource);
   const out: Obj = { ...r };
   if ((resource && SECRET_RESOURCES.has(resource)) || sub === "token") {
     if ("requestObject" in out) out.requestObject = { redacted: true };
@@ -242,9 +242,12 @@ export function redactK8sEvent(r: Obj): Obj {
   return out;
 }
 
-function principalType(username: string, groups: string[]): IdentityType {
-  if (parseServiceAccountUsername(username) || groups.includes("system:serviceaccounts"))
-    return "service_account";
+function principalType(
+  username: string,
+  groups: string[],
+  sa: { namespace: string; name: string } | null,
+): IdentityType {
+  if (sa || groups.includes("system:serviceaccounts")) return "service_account";
   if (username.startsWith("system:node:")) return "workload";
   if (username.startsWith("system:")) return "unknown";
   return "human";
@@ -283,12 +286,15 @@ export function normalizeK8sEvent(
   const stage = r.stage as string;
   const ref = obj(r.objectRef);
   const sub = str(ref?.subresource);
+  const resource = str(ref?.resource);
   const longRunning = sub !== undefined && EXEC_SUBRESOURCES.has(sub);
   if (!FINAL_STAGES.has(stage) && !(stage === "ResponseStarted" && longRunning)) {
     return { skipped: `stage ${stage} (the final stage of the same auditID carries the outcome)` };
   }
   const user = r.user as Obj;
   const username = str(user.username, 1024) || "system:anonymous";
+  // Parsed once for both the identity type and the primary alias.
+  const sa = parseServiceAccountUsername(username);
   const groups = strArr(user.groups);
   const extra = obj(user.extra);
   const imp = obj(r.impersonatedUser);
@@ -300,8 +306,10 @@ export function normalizeK8sEvent(
   const failed = code >= 400 || decision === "forbid";
   const verbRaw = r.verb as string;
   // The apiserver writes lowercase verbs; shippers that re-case fields (GET, Get) still mean the same verb.
-  const verb: Verb =
-    sub && EXEC_SUBRESOURCES.has(sub) ? "exec" : (lookup(VERB_MAP, verbRaw.toLowerCase()) ?? "other");
+  // VERB_MAP's keys are lowercase, so a verb found as written needs no lowercase copy.
+  const verb: Verb = longRunning
+    ? "exec"
+    : (lookup(VERB_MAP, verbRaw) ?? lookup(VERB_MAP, verbRaw.toLowerCase()) ?? "other");
   const sourceIPs = strArr(r.sourceIPs, 16);
   const attrs: Record<string, string> = { stage, level: str(r.level) ?? "" };
   putAttr(attrs, "api_group", str(ref?.apiGroup));
@@ -329,19 +337,19 @@ export function normalizeK8sEvent(
     identity_id: "",
     actor: {
       principal: username,
-      type: principalType(username, groups),
+      type: principalType(username, groups, sa),
       uid: str(user.uid, 256),
       groups,
       credential_id: credentialId,
       impersonated,
-      links: k8sPrincipalAliases(cluster, username, credentialId),
+      links: principalAliases(cluster, username, sa, credentialId),
       attrs: {},
     },
-    operation: sub ? `${verbRaw} ${str(ref?.resource) ?? ""}/${sub}` : verbRaw,
+    operation: sub ? `${verbRaw} ${resource ?? ""}/${sub}` : verbRaw,
     verb,
     resource: {
       uri: k8sResourceUri(cluster, ref, str(r.requestURI)),
-      type: str(ref?.resource) ?? "nonresource",
+      type: resource ?? "nonresource",
       name: str(ref?.name, 1024),
       namespace: str(ref?.namespace, 256),
     },
@@ -355,8 +363,12 @@ export function normalizeK8sEvent(
     bytes_in: 0,
     bytes_out: 0,
     raw_ref: `${r.auditID as string}/${stage}`,
-    // Same keys and order as `{ ...attrs, ...workloadAttrs(…) }` without a third object per event.
-    attrs: Object.assign(attrs, workloadAttrs(r, ref)),
+    // Same keys and order as `{ ...attrs, ...workloadAttrs(…) }` without a third object per event; only
+    // RBAC, Pod and Job writes have workload attributes.
+    attrs:
+      resource !== undefined && WORKLOAD_RESOURCES.has(resource)
+        ? Object.assign(attrs, workloadAttrs(r, ref))
+        : attrs,
   });
 }
 
@@ -366,7 +378,14 @@ function putAttr(attrs: Record<string, string>, k: string, v: string | undefined
 
 /** Primary alias first (see @identrail/core identity-ids), then aliases this event proves. */
 export function k8sPrincipalAliases(cluster: string, username: string, credentialId?: string): string[] {
-  const sa = parseServiceAccountUsername(username);
+  return principalAliases(cluster, username, parseServiceAccountUsername(username), credentialId);
+}
+function principalAliases(
+  cluster: string,
+  username: string,
+  sa: { namespace: string; name: string } | null,
+  credentialId: string | undefined,
+): string[] {
   const c = cluster || "default";
   let primary: string;
   if (sa) primary = k8sServiceAccountId(c, sa.namespace, sa.name);
@@ -439,6 +458,8 @@ function jobBasics(body: Obj): Record<string, string> | undefined {
 }
 
 const RBAC_RESOURCES = new Set(["roles", "clusterroles", "rolebindings", "clusterrolebindings"]);
+/** Resources for which workloadAttrs can return anything. */
+const WORKLOAD_RESOURCES = new Set([...RBAC_RESOURCES, "pods", "jobs", "cronjobs"]);
 
 /**
  * What an RBAC write grants: rules as "verbs:resources" for (Cluster)Roles, the roleRef and subjects for
