@@ -24,6 +24,13 @@ export function strArr(v: unknown, maxItems = 256): string[] {
   }
   return out;
 }
+/** `xs.join(",")` by concatenation, which V8 does several times faster for the short lists of one event. */
+export function commaList(xs: string[]): string {
+  if (xs.length === 0) return "";
+  let s = xs[0];
+  for (let i = 1; i < xs.length; i++) s += `,${xs[i]}`;
+  return s;
+}
 export function num(v: unknown): number | undefined {
   if (typeof v === "number" && Number.isFinite(v)) return v;
   if (typeof v === "string" && v.trim() !== "" && Number.isFinite(Number(v))) return Number(v);
