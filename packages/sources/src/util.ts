@@ -16,6 +16,14 @@ export function arr(v: unknown): unknown[] {
   return Array.isArray(v) ? v : [];
 }
 export function strArr(v: unknown, maxItems = 256): string[] {
+  // Usual case, every item a string of at most 512 chars: one exact-size copy, instead of an empty array
+  // grown by push (which allocates room for 17 items for the first one).
+  if (Array.isArray(v) && maxItems > 0) {
+    const n = Math.min(v.length, maxItems);
+    let i = 0;
+    while (i < n && typeof v[i] === "string" && (v[i] as string).length <= 512) i++;
+    if (i === n) return v.slice(0, n);
+  }
   const out: string[] = [];
   for (const x of arr(v)) {
     const s = str(x, 512);
