@@ -104,8 +104,8 @@ const clip = (s: string | undefined, max: number) =>
  * Clamps every string and list to the NormalizedEvent schema's limits. `e` is clamped in place and
  * returned: every parser builds it fresh for this call, and assigning its own keys keeps them where they
  * are, so the result has the keys and order that a copy (`{ ...e, cluster: …, attrs: … }`) would have,
- * without a second event object per record. The actor, shared by the events of one record in some
- * parsers, is rebuilt.
+ * without a second event object per record. The actor is rebuilt and its attrs copied (CloudTrail shares
+ * an actor's attrs and links between the events of one record); lists that need no clamping are kept.
  */
 export function finishEvent(e: NormalizedEvent): NormalizedEvent {
   const a = e.actor;
