@@ -100,44 +100,49 @@ export function isCredentialKey(lowerKey: string): boolean {
 const clip = (s: string | undefined, max: number) =>
   s === undefined ? undefined : s.length > max ? s.slice(0, max) : s;
 
-/** Clamps every string and list to the NormalizedEvent schema's limits. */
+/**
+ * Clamps every string and list to the NormalizedEvent schema's limits. `e` is clamped in place and
+ * returned: every parser builds it fresh for this call, and assigning its own keys keeps them where they
+ * are, so the result has the keys and order that a copy (`{ ...e, cluster: …, attrs: … }`) would have,
+ * without a second event object per record. The actor is rebuilt and its attrs copied (CloudTrail shares
+ * an actor's attrs and links between the events of one record); lists that need no clamping are kept.
+ */
 export function finishEvent(e: NormalizedEvent): NormalizedEvent {
   const a = e.actor;
-  return {
-    ...e,
-    id: e.id,
-    cluster: clip(e.cluster, 256) ?? "",
-    actor: {
-      principal: clip(a.principal, 1024) || "unknown",
-      type: a.type,
-      display_name: clip(a.display_name, 1024),
-      uid: clip(a.uid, 256),
-      groups: clipList(a.groups, 256, 512),
-      credential_id: clip(a.credential_id, 512),
-      session: clip(a.session, 1024),
-      impersonated: clip(a.impersonated, 1024),
-      links: uniqueLinks(a.links),
-      attrs: clipAttrs(a.attrs),
-    },
-    operation: clip(e.operation, 512) ?? "",
-    resource: {
-      uri: clip(e.resource.uri, 4096) ?? "",
-      type: clip(e.resource.type, 256) ?? "",
-      name: clip(e.resource.name, 2048),
-      namespace: clip(e.resource.namespace, 256),
-    },
-    src_ip: clip(e.src_ip, 128) ?? "",
-    user_agent: clip(e.user_agent, 2048) ?? "",
-    reason: clip(e.reason, 2048) ?? "",
-    // HTTP-like codes only (ClickHouse Int32); a forged 2^60 must not overflow the column.
-    status_code:
-      Number.isInteger(e.status_code) && e.status_code >= 0 && e.status_code <= 999 ? e.status_code : 0,
-    bytes_in: safeBytes(e.bytes_in),
-    bytes_out: safeBytes(e.bytes_out),
-    raw_ref: clip(e.raw_ref, 512) ?? "",
-    attrs: clipAttrs(e.attrs),
+  e.cluster = clip(e.cluster, 256) ?? "";
+  e.actor = {
+    principal: clip(a.principal, 1024) || "unknown",
+    type: a.type,
+    display_name: clip(a.display_name, 1024),
+    uid: clip(a.uid, 256),
+    groups: clipList(a.groups, 256, 512),
+    credential_id: clip(a.credential_id, 512),
+    session: clip(a.session, 1024),
+    impersonated: clip(a.impersonated, 1024),
+    links: uniqueLinks(a.links),
+    attrs: clipAttrs(a.attrs),
   };
+  e.operation = clip(e.operation, 512) ?? "";
+  e.resource = {
+    uri: clip(e.resource.uri, 4096) ?? "",
+    type: clip(e.resource.type, 256) ?? "",
+    name: clip(e.resource.name, 2048),
+    namespace: clip(e.resource.namespace, 256),
+  };
+  e.src_ip = clip(e.src_ip, 128) ?? "";
+  e.user_agent = clip(e.user_agent, 2048) ?? "";
+  e.reason = clip(e.reason, 2048) ?? "";
+  // HTTP-like codes only (ClickHouse Int32); a forged 2^60 must not overflow the column.
+  e.status_code =
+    Number.isInteger(e.status_code) && e.status_code >= 0 && e.status_code <= 999 ? e.status_code : 0;
+  e.bytes_in = safeBytes(e.bytes_in);
+  e.bytes_out = safeBytes(e.bytes_out);
+  e.raw_ref = clip(e.raw_ref, 512) ?? "";
+  // The event's own attrs are built per event too: kept as they are when they already fit.
+  if (!attrsFit(e.attrs)) e.attrs = clipAttrs(e.attrs);
+  return e;
 }
+/** A copy of `m` with keys of at most 128 chars and only non-empty string values of at most 2048 chars. */
 function clipAttrs(m: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k in m) {
@@ -147,7 +152,19 @@ function clipAttrs(m: Record<string, string>): Record<string, string> {
   }
   return out;
 }
+/** Whether clipAttrs(m) would equal `m`: same own keys, same order, same values. */
+function attrsFit(m: Record<string, string>): boolean {
+  if (Object.getPrototypeOf(m) !== Object.prototype) return false;
+  for (const k in m) {
+    if (!Object.hasOwn(m, k)) return false;
+    const v = m[k];
+    if (typeof v !== "string" || v === "" || v.length > 2048 || k.length > 128) return false;
+  }
+  return true;
+}
+/** The first `maxItems` of `xs` clipped to `max` chars; `xs` itself when that changes nothing. */
 function clipList(xs: string[], maxItems: number, max: number): string[] {
+  if (xs.length <= maxItems && xs.every((x) => typeof x === "string" && x.length <= max)) return xs;
   const n = Math.min(xs.length, maxItems);
   const out = new Array<string>(n);
   for (let i = 0; i < n; i++) out[i] = clip(xs[i], max) as string;
@@ -156,6 +173,7 @@ function clipList(xs: string[], maxItems: number, max: number): string[] {
 /** Distinct links of at most 1024 chars, first occurrence first, at most 64 (a Set only for long lists). */
 function uniqueLinks(links: string[]): string[] {
   if (links.length > 8) return [...new Set(links.filter((l) => l.length <= 1024))].slice(0, 64);
+  if (links.every((l, i) => l.length <= 1024 && links.indexOf(l) === i)) return links;
   const out: string[] = [];
   for (const l of links) if (l.length <= 1024 && !out.includes(l)) out.push(l);
   return out;

@@ -37,6 +37,28 @@ describe("eventTime", () => {
     );
   });
 
+  it("matches Date.parse over every year the field-by-field path reads (1000–9999)", () => {
+    const LATE = Date.UTC(9999, 11, 31);
+    fc.assert(
+      fc.property(
+        fc.date({ min: new Date(Date.UTC(1000, 0, 1)), max: new Date(LATE), noInvalidDate: true }),
+        fc.integer({ min: 0, max: 9 }),
+        fc.constantFrom("Z", "+00:00"),
+        (date, digits, zone) => {
+          const iso = date.toISOString();
+          const frac = digits
+            ? `.${`${iso.slice(20, 23)}${pad(Math.abs(date.getTime()) % 997, 6)}`.slice(0, digits)}`
+            : "";
+          const v = `${iso.slice(0, 19)}${frac}${zone}`;
+          const got = eventTime(v, LATE);
+          if (Date.parse(v) < Date.UTC(2000, 0, 1)) expect("error" in got).toBe(true);
+          else expect(got).toEqual({ time: reference(v) });
+        },
+      ),
+      { numRuns: 20_000 },
+    );
+  });
+
   it("rolls over like Date does where the fields overflow", () => {
     expect(eventTime("2026-02-30T00:00:00Z", NOW)).toEqual({ time: "2026-03-02T00:00:00.000Z" });
     expect(eventTime("2026-01-31T24:00:00Z", NOW)).toEqual({ time: "2026-02-01T00:00:00.000Z" });

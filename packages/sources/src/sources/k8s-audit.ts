@@ -16,6 +16,7 @@ import { finishEvent, lookup, setOwn, TOO_DEEP, tooDeep, Undecodable, unwrapPubS
 import type { SourceParser } from "../types";
 import {
   arr,
+  commaList,
   decodeJsonOrNdjson,
   eventTime,
   isObj,
@@ -25,8 +26,6 @@ import {
   str,
   strArr,
 } from "../util";
-
-const API_VERSIONS = new Set(["audit.k8s.io/v1", "audit.k8s.io/v1beta1"]);
 
 /**
  * Unwraps the shapes an audit payload arrives in: EventList (webhook backend), arrays, single Events
@@ -180,8 +179,6 @@ const VERB_MAP: Record<string, Verb> = {
   impersonate: "impersonate",
 };
 const EXEC_SUBRESOURCES = new Set(["exec", "attach", "portforward", "proxy"]);
-/** Stages that carry the request's outcome. RequestReceived is a duplicate of the same request without it. */
-const FINAL_STAGES = new Set(["ResponseComplete", "Panic"]);
 
 export function validateK8sEvent(r: unknown): string | null {
   const c = checkK8sEvent(r);
@@ -192,7 +189,8 @@ export function validateK8sEvent(r: unknown): string | null {
 function checkK8sEvent(r: unknown): { error: string } | { time: string } {
   if (!isObj(r)) return { error: "record is not a JSON object" };
   const av = r.apiVersion;
-  if (av !== undefined && !API_VERSIONS.has(av as string))
+  // Comparisons rather than a Set: a Set hashes the record's fresh string on every call.
+  if (av !== undefined && av !== "audit.k8s.io/v1" && av !== "audit.k8s.io/v1beta1")
     return { error: "unsupported apiVersion (want audit.k8s.io/v1 or v1beta1)" };
   if (r.kind !== undefined && r.kind !== "Event") return { error: "kind is not Event" };
   if (typeof r.auditID !== "string" || r.auditID === "") return { error: "missing auditID" };
@@ -225,12 +223,12 @@ function redactMeta(m: unknown) {
 
 /** Removes secret material: Secret bodies, TokenRequest tokens, any nested Secret object. */
 export function redactK8sEvent(r: Obj): Obj {
-  const ref = obj(r.objectRef);
-  const resource = str(ref?.resource);
-  const sub = str(ref?.subresource);
   // Metadata-level events (most of them) carry no bodies: nothing to remove, and the record is not
   // modified by anyone downstream, so it is returned as is rather than copied.
   if (!("requestObject" in r) && !("responseObject" in r)) return r;
+  const ref = obj(r.objectRef);
+  const resource = str(ref?.resource);
+  const sub = str(ref?.subresource);
   const out: Obj = { ...r };
   if ((resource && SECRET_RESOURCES.has(resource)) || sub === "token") {
     if ("requestObject" in out) out.requestObject = { redacted: true };
@@ -242,9 +240,12 @@ export function redactK8sEvent(r: Obj): Obj {
   return out;
 }
 
-function principalType(username: string, groups: string[]): IdentityType {
-  if (parseServiceAccountUsername(username) || groups.includes("system:serviceaccounts"))
-    return "service_account";
+function principalType(
+  username: string,
+  groups: string[],
+  sa: { namespace: string; name: string } | null,
+): IdentityType {
+  if (sa || groups.includes("system:serviceaccounts")) return "service_account";
   if (username.startsWith("system:node:")) return "workload";
   if (username.startsWith("system:")) return "unknown";
   return "human";
@@ -283,12 +284,17 @@ export function normalizeK8sEvent(
   const stage = r.stage as string;
   const ref = obj(r.objectRef);
   const sub = str(ref?.subresource);
+  const resource = str(ref?.resource);
   const longRunning = sub !== undefined && EXEC_SUBRESOURCES.has(sub);
-  if (!FINAL_STAGES.has(stage) && !(stage === "ResponseStarted" && longRunning)) {
+  // Stages that carry the request's outcome (ResponseComplete, Panic); RequestReceived is a duplicate of
+  // the same request without it.
+  if (stage !== "ResponseComplete" && stage !== "Panic" && !(stage === "ResponseStarted" && longRunning)) {
     return { skipped: `stage ${stage} (the final stage of the same auditID carries the outcome)` };
   }
   const user = r.user as Obj;
   const username = str(user.username, 1024) || "system:anonymous";
+  // Parsed once for both the identity type and the primary alias.
+  const sa = parseServiceAccountUsername(username);
   const groups = strArr(user.groups);
   const extra = obj(user.extra);
   const imp = obj(r.impersonatedUser);
@@ -300,23 +306,28 @@ export function normalizeK8sEvent(
   const failed = code >= 400 || decision === "forbid";
   const verbRaw = r.verb as string;
   // The apiserver writes lowercase verbs; shippers that re-case fields (GET, Get) still mean the same verb.
-  const verb: Verb =
-    sub && EXEC_SUBRESOURCES.has(sub) ? "exec" : (lookup(VERB_MAP, verbRaw.toLowerCase()) ?? "other");
+  // VERB_MAP's keys are lowercase, so a verb found as written needs no lowercase copy.
+  const verb: Verb = longRunning
+    ? "exec"
+    : (lookup(VERB_MAP, verbRaw) ?? lookup(VERB_MAP, verbRaw.toLowerCase()) ?? "other");
   const sourceIPs = strArr(r.sourceIPs, 16);
   const attrs: Record<string, string> = { stage, level: str(r.level) ?? "" };
-  putAttr(attrs, "api_group", str(ref?.apiGroup));
-  putAttr(attrs, "subresource", sub);
-  putAttr(attrs, "decision", decision);
-  putAttr(attrs, "authz_reason", str(annotations["authorization.k8s.io/reason"]));
-  putAttr(attrs, "pod_name", extraFirst(extra, "authentication.kubernetes.io/pod-name"));
-  putAttr(attrs, "pod_uid", extraFirst(extra, "authentication.kubernetes.io/pod-uid"));
-  putAttr(attrs, "node_name", extraFirst(extra, "authentication.kubernetes.io/node-name"));
-  putAttr(attrs, "impersonated_user", impersonated);
-  if (imp) putAttr(attrs, "impersonated_groups", strArr(imp.groups).join(","));
-  putAttr(attrs, "request_uri", str(r.requestURI, 1024));
-  if (sourceIPs.length > 1) putAttr(attrs, "source_ips", sourceIPs.join(","));
-  putAttr(attrs, "groups", groups.join(","));
-  putAttr(attrs, "user_uid", str(user.uid));
+  // Non-empty values only, at most 1024 chars, in this order. Named stores rather than a helper doing
+  // attrs[k] = v: one store site for every key is megamorphic, and this runs for every event.
+  let v: string | undefined;
+  if ((v = str(ref?.apiGroup))) attrs.api_group = clip1024(v);
+  if (sub) attrs.subresource = clip1024(sub);
+  if (decision) attrs.decision = clip1024(decision);
+  if ((v = str(annotations["authorization.k8s.io/reason"]))) attrs.authz_reason = clip1024(v);
+  if ((v = extraFirst(extra, "authentication.kubernetes.io/pod-name"))) attrs.pod_name = clip1024(v);
+  if ((v = extraFirst(extra, "authentication.kubernetes.io/pod-uid"))) attrs.pod_uid = clip1024(v);
+  if ((v = extraFirst(extra, "authentication.kubernetes.io/node-name"))) attrs.node_name = clip1024(v);
+  if (impersonated) attrs.impersonated_user = clip1024(impersonated);
+  if (imp && (v = commaList(strArr(imp.groups)))) attrs.impersonated_groups = clip1024(v);
+  if ((v = str(r.requestURI, 1024))) attrs.request_uri = v;
+  if (sourceIPs.length > 1) attrs.source_ips = clip1024(commaList(sourceIPs));
+  if ((v = commaList(groups))) attrs.groups = clip1024(v);
+  if ((v = str(user.uid))) attrs.user_uid = clip1024(v);
   const credentialId = extraFirst(extra, "authentication.kubernetes.io/credential-id");
   // finishEvent clamps to the schema (a forged responseStatus.code of 2^60 must not reach ClickHouse).
   return finishEvent({
@@ -329,19 +340,19 @@ export function normalizeK8sEvent(
     identity_id: "",
     actor: {
       principal: username,
-      type: principalType(username, groups),
+      type: principalType(username, groups, sa),
       uid: str(user.uid, 256),
       groups,
       credential_id: credentialId,
       impersonated,
-      links: k8sPrincipalAliases(cluster, username, credentialId),
+      links: principalAliases(cluster, username, sa, credentialId),
       attrs: {},
     },
-    operation: sub ? `${verbRaw} ${str(ref?.resource) ?? ""}/${sub}` : verbRaw,
+    operation: sub ? `${verbRaw} ${resource ?? ""}/${sub}` : verbRaw,
     verb,
     resource: {
       uri: k8sResourceUri(cluster, ref, str(r.requestURI)),
-      type: str(ref?.resource) ?? "nonresource",
+      type: resource ?? "nonresource",
       name: str(ref?.name, 1024),
       namespace: str(ref?.namespace, 256),
     },
@@ -355,18 +366,29 @@ export function normalizeK8sEvent(
     bytes_in: 0,
     bytes_out: 0,
     raw_ref: `${r.auditID as string}/${stage}`,
-    // Same keys and order as `{ ...attrs, ...workloadAttrs(…) }` without a third object per event.
-    attrs: Object.assign(attrs, workloadAttrs(r, ref)),
+    // Same keys and order as `{ ...attrs, ...workloadAttrs(…) }` without a third object per event; only
+    // RBAC, Pod and Job writes have workload attributes.
+    attrs:
+      resource !== undefined && hasWorkloadAttrs(resource)
+        ? Object.assign(attrs, workloadAttrs(r, ref))
+        : attrs,
   });
 }
 
-function putAttr(attrs: Record<string, string>, k: string, v: string | undefined): void {
-  if (v) attrs[k] = v.length > 1024 ? v.slice(0, 1024) : v;
+function clip1024(v: string): string {
+  return v.length > 1024 ? v.slice(0, 1024) : v;
 }
 
 /** Primary alias first (see @identrail/core identity-ids), then aliases this event proves. */
 export function k8sPrincipalAliases(cluster: string, username: string, credentialId?: string): string[] {
-  const sa = parseServiceAccountUsername(username);
+  return principalAliases(cluster, username, parseServiceAccountUsername(username), credentialId);
+}
+function principalAliases(
+  cluster: string,
+  username: string,
+  sa: { namespace: string; name: string } | null,
+  credentialId: string | undefined,
+): string[] {
   const c = cluster || "default";
   let primary: string;
   if (sa) primary = k8sServiceAccountId(c, sa.namespace, sa.name);
@@ -439,6 +461,21 @@ function jobBasics(body: Obj): Record<string, string> | undefined {
 }
 
 const RBAC_RESOURCES = new Set(["roles", "clusterroles", "rolebindings", "clusterrolebindings"]);
+/** Resources for which workloadAttrs can return anything (comparisons: see checkK8sEvent). */
+function hasWorkloadAttrs(res: string): boolean {
+  switch (res) {
+    case "pods":
+    case "jobs":
+    case "cronjobs":
+    case "roles":
+    case "clusterroles":
+    case "rolebindings":
+    case "clusterrolebindings":
+      return true;
+    default:
+      return false;
+  }
+}
 
 /**
  * What an RBAC write grants: rules as "verbs:resources" for (Cluster)Roles, the roleRef and subjects for
