@@ -9,10 +9,10 @@ import {
   Kafka,
   type KafkaConfig,
   logLevel,
-  Partitioners,
   type Producer,
   type SASLOptions,
 } from "kafkajs";
+import { javaCompatiblePartitioner } from "./partitioner";
 import type { Bus, BusMessage, ConsumeOptions, ConsumerHandle } from "./types";
 
 export interface KafkaBusOptions {
@@ -67,7 +67,8 @@ export class KafkaBus implements Bus {
     };
     this.kafka = new Kafka(cfg);
     this.producer = this.kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // Same placement as Partitioners.DefaultPartitioner (Java's murmur2), at a fraction of its CPU cost.
+      createPartitioner: javaCompatiblePartitioner,
       allowAutoTopicCreation: true,
       retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
     });
