@@ -26,13 +26,13 @@ export function murmur2(data: Uint8Array): number {
     k = Math.imul(k, M);
     h = Math.imul(h, M) ^ k;
   }
-  // biome-ignore format: mirrors the Java switch with its fall-through
-  switch (length & 3) {
-    case 3: h ^= data[length4 + 2] << 16;
-    // falls through
-    case 2: h ^= data[length4 + 1] << 8;
-    // falls through
-    case 1: h ^= data[length4]; h = Math.imul(h, M);
+  // The Java switch's fall-through, spelled out: the 1–3 trailing bytes, then one multiply.
+  const rest = length & 3;
+  if (rest > 0) {
+    if (rest === 3) h ^= data[length4 + 2] << 16;
+    if (rest >= 2) h ^= data[length4 + 1] << 8;
+    h ^= data[length4];
+    h = Math.imul(h, M);
   }
   h ^= h >>> 13;
   h = Math.imul(h, M);

@@ -3,7 +3,13 @@ import { describe, expect, it } from "vitest";
 import { javaCompatiblePartitioner, murmur2 } from "../src/partitioner";
 
 const meta = (n: number) =>
-  Array.from({ length: n }, (_, i) => ({ partitionId: i, leader: i % 3, partitionErrorCode: 0, replicas: [], isr: [] }));
+  Array.from({ length: n }, (_, i) => ({
+    partitionId: i,
+    leader: i % 3,
+    partitionErrorCode: 0,
+    replicas: [],
+    isr: [],
+  }));
 
 describe("javaCompatiblePartitioner", () => {
   it("computes Kafka's murmur2 (vectors from the Java client's UtilsTest)", () => {
@@ -36,6 +42,8 @@ describe("javaCompatiblePartitioner", () => {
 
   it("keeps an explicit partition", () => {
     const p = javaCompatiblePartitioner();
-    expect(p({ topic: "t", partitionMetadata: meta(12), message: { key: "x", value: "v", partition: 5 } })).toBe(5);
+    expect(
+      p({ topic: "t", partitionMetadata: meta(12), message: { key: "x", value: "v", partition: 5 } }),
+    ).toBe(5);
   });
 });

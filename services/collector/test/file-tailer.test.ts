@@ -168,7 +168,8 @@ describe("file tailer", () => {
       healthy: () => bus.healthy(),
       close: async () => {},
     };
-    const t1 = tailer({ maxLines: 2 }, dying);
+    // One batch in flight: only that batch is read again.
+    const t1 = tailer({ maxLines: 2, inFlight: 1 }, dying);
     await expect(t1.drain()).rejects.toThrow("killed after ack");
     await t1.stop();
     const t2 = tailer({ maxLines: 2 });
@@ -176,9 +177,39 @@ describe("file tailer", () => {
     expect(auditIds(await readTopic(bus, TOPIC, 6))).toEqual(["x1", "x2", "x1", "x2", "x3", "x4"]);
   });
 
+  it("pipelined batches: a failed batch and those after it are read again, in order, none skipped", async () => {
+    writeFileSync(file, lines("p1", "p2", "p3", "p4", "p5", "p6"));
+    let calls = 0;
+    // The first batch fails, the second (published while the first was in flight) is acknowledged.
+    const flaky: Bus = {
+      kind: "local",
+      produce: async (t, m) => {
+        if (++calls === 1) {
+          await new Promise((r) => setTimeout(r, 20));
+          throw new Error("broker said no");
+        }
+        await bus.produce(t, m);
+      },
+      consume: (o) => bus.consume(o),
+      healthy: () => bus.healthy(),
+      close: async () => {},
+    };
+    const t1 = tailer({ maxLines: 2, inFlight: 2 }, flaky);
+    await expect(t1.drain()).rejects.toThrow("broker said no");
+    expect(loadPosition(positionFile(stateDir, file), file)?.offset ?? 0).toBe(0);
+    await t1.drain();
+    await t1.stop();
+    expect(loadPosition(positionFile(stateDir, file), file)?.offset).toBe(
+      lines("p1", "p2", "p3", "p4", "p5", "p6").length,
+    );
+    const ids = auditIds(await readTopic(bus, TOPIC, 8));
+    // p3, p4 went out with the failed batch still pending, and again after it: duplicates, never gaps.
+    expect(ids).toEqual(["p3", "p4", "p1", "p2", "p3", "p4", "p5", "p6"]);
+  });
+
   it("bounds batches by lines and bytes, and skips a line longer than a batch with a dead letter", async () => {
     writeFileSync(file, lines("b1", "b2", "b3"));
-    const t = tailer({ maxLines: 2 });
+    const t = tailer({ maxLines: 2, inFlight: 1 });
     expect(await t.step()).toBe(true); // opens the file
     expect(await t.step()).toBe(true); // first batch
     expect(loadPosition(positionFile(stateDir, file), file)?.offset).toBe(lines("b1", "b2").length);

@@ -15,6 +15,11 @@
  *
  * Batches are bounded by lines and bytes; a single line longer than the byte cap is skipped with a
  * dead letter. Polling drives the loop; fs.watch on the directory only wakes it early.
+ *
+ * Pipelining: while the bus encodes and sends one batch (the Kafka producer has its own thread), the next
+ * one is read and prepared. Positions still advance strictly in file order, each only after its batch was
+ * acknowledged; when a batch fails, the ones read after it are awaited and the position stays before it,
+ * so they are all read again (at-least-once, as for any failed batch).
  */
 import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
@@ -41,6 +46,8 @@ export interface TailerOptions {
   /** How long a rotated-away file is still read for late writes before its last partial line is flushed. */
   rotateGraceMs?: number;
   maxBackoffMs?: number;
+  /** Batches published but not yet acknowledged at a time (1 = strictly one after the other). */
+  inFlight?: number;
 }
 
 interface OpenFile {
@@ -76,6 +83,9 @@ export class FileTailer {
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private watcher: FSWatcher | null = null;
+  /** Published batches awaiting their acknowledgement, in file order, and the bytes they cover. */
+  private inflight: { done: Promise<void>; bytes: number }[] = [];
+  private inflightBytes = 0;
 
   constructor(opts: TailerOptions) {
     this.path = opts.path;
@@ -85,6 +95,7 @@ export class FileTailer {
       maxBytes: 1024 * 1024,
       rotateGraceMs: 2000,
       maxBackoffMs: 30_000,
+      inFlight: 2,
       ...opts,
     };
     this.posFile = positionFile(opts.stateDir, opts.path);
@@ -138,6 +149,10 @@ export class FileTailer {
       }
       if (!progressed) await this.sleep(this.o.pollMs);
     }
+    // Stopping: wait for the batches already published, so their position is saved.
+    await this.settle().catch((e) => {
+      logger.warn({ path: this.path, err: (e as Error).message }, "file tailer: last batch not acknowledged");
+    });
   }
 
   private sleep(ms: number) {
@@ -168,6 +183,7 @@ export class FileTailer {
     }
     if (st && (st.ino !== cur.ino || st.dev !== cur.dev)) {
       if (await this.readBatch(false)) return true;
+      await this.settle();
       this.rotatedAt ??= Date.now();
       if (Date.now() - this.rotatedAt < this.o.rotateGraceMs) return false;
       // The old file is retired: a last line without newline will never be completed.
@@ -184,6 +200,7 @@ export class FileTailer {
     // Renamed away and not recreated yet: keep reading the old file through the descriptor.
     if (!st) return this.readBatch(false);
     if (st.size < cur.offset || (st.size > cur.offset && !(await this.sameStart(cur)))) {
+      await this.settle();
       cur.offset = 0;
       cur.fp = "";
       cur.fpLen = 0;
@@ -272,14 +289,49 @@ export class FileTailer {
     await this.save();
   }
 
-  /** Reads, publishes and commits one batch of complete lines. `final` also takes a trailing partial line. */
+  /** Waits for the oldest published batch and moves the position past it. */
+  private async settleOne() {
+    const head = this.inflight[0];
+    try {
+      await head.done;
+    } catch (e) {
+      // Nothing after a failed batch may be committed: let the others finish, then read them all again.
+      await Promise.allSettled(this.inflight.map((f) => f.done));
+      this.inflight = [];
+      this.inflightBytes = 0;
+      throw e;
+    }
+    this.inflight.shift();
+    this.inflightBytes -= head.bytes;
+    await this.advance(head.bytes);
+  }
+
+  /** Waits for every published batch (in order) and saves the position after them. */
+  private async settle() {
+    while (this.inflight.length) await this.settleOne();
+  }
+
+  /**
+   * Reads and publishes one batch of complete lines after those in flight, and commits the oldest batch
+   * once `inFlight` are outstanding. `final` also takes a trailing partial line. Every path other than
+   * the plain "full lines" one first settles what is in flight, so it works from a committed position.
+   */
   private async readBatch(final: boolean): Promise<boolean> {
     const c = this.cur!;
+    if (this.inflight.length && (final || c.skip)) {
+      await this.settle();
+      return true;
+    }
+    const pos = c.offset + this.inflightBytes;
     const { size } = await c.fh.stat();
-    if (size <= c.offset) return false;
-    const want = Math.min(this.o.maxBytes, size - c.offset);
+    if (size <= pos) {
+      if (!this.inflight.length) return false;
+      await this.settle();
+      return true;
+    }
+    const want = Math.min(this.o.maxBytes, size - pos);
     const buf = Buffer.alloc(want);
-    const { bytesRead } = await c.fh.read(buf, 0, want, c.offset);
+    const { bytesRead } = await c.fh.read(buf, 0, want, pos);
     const b = buf.subarray(0, bytesRead);
     let start = 0;
     if (c.skip) {
@@ -298,6 +350,11 @@ export class FileTailer {
       if (nl < 0) break;
       end = nl + 1;
       lines++;
+    }
+    if (lines === 0 && this.inflight.length) {
+      // No complete line after those in flight (yet): commit them, then look again from there.
+      await this.settle();
+      return true;
     }
     if (lines === 0) {
       const rest = b.length - start;
@@ -323,8 +380,11 @@ export class FileTailer {
       end = b.length;
       lines = 1;
     }
-    await this.publish(b.subarray(start, end), lines);
-    await this.advance(end);
+    const done = this.publish(b.subarray(start, end), lines);
+    done.catch(() => {}); // observed in settleOne; not an unhandled rejection meanwhile
+    this.inflight.push({ done, bytes: end });
+    this.inflightBytes += end;
+    if (this.inflight.length >= this.o.inFlight) await this.settleOne();
     return true;
   }
 
