@@ -7,6 +7,7 @@ import { Worker } from "node:worker_threads";
 import { logger } from "@identrail/core";
 import type { Admin, Consumer, Kafka } from "kafkajs";
 import { createKafka, type KafkaBusOptions } from "./kafka-config";
+import { packValues } from "./packed-values";
 import type { ProducerReply, ProducerRequest } from "./producer-worker";
 import type { Bus, BusMessage, ConsumeOptions, ConsumerHandle } from "./types";
 
@@ -57,14 +58,14 @@ export class ProducerThread {
     return w;
   }
 
-  call(req: Call): Promise<void> {
+  call(req: Call, transfer: ArrayBuffer[] = []): Promise<void> {
     const w = this.start();
     const id = ++this.seq;
     return new Promise<void>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       // Referenced while calls are in flight, like kafkajs' own sockets would be.
       w.ref();
-      w.postMessage({ ...req, id });
+      w.postMessage({ ...req, id }, transfer);
     });
   }
 
@@ -115,7 +116,11 @@ export class KafkaBus implements Bus {
 
   async produce(topic: string, messages: BusMessage[]): Promise<void> {
     if (!messages.length) return;
-    await this.producer.call({ type: "send", topic, messages });
+    const values = packValues(messages.map((m) => m.value));
+    await this.producer.call({ type: "send", topic, keys: messages.map((m) => m.key), values }, [
+      values.bytes.buffer as ArrayBuffer,
+      values.lengths.buffer as ArrayBuffer,
+    ]);
   }
 
   async consume(opts: ConsumeOptions): Promise<ConsumerHandle> {

@@ -6,11 +6,11 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { createKafka, type KafkaBusOptions, producerOptions } from "./kafka-config";
-import type { BusMessage } from "./types";
+import { type PackedValues, unpackValues } from "./packed-values";
 
 export type ProducerRequest =
   | { id: number; type: "connect" }
-  | { id: number; type: "send"; topic: string; messages: BusMessage[] }
+  | { id: number; type: "send"; topic: string; keys: string[]; values: PackedValues }
   | { id: number; type: "close" };
 export type ProducerReply =
   | { id: number; ok: true }
@@ -31,7 +31,8 @@ port.on("message", async (req: ProducerRequest) => {
     if (req.type === "connect") await connect();
     else if (req.type === "send") {
       await connect();
-      await producer.send({ topic: req.topic, acks: -1, timeout: 10_000, messages: req.messages });
+      const messages = unpackValues(req.keys, req.values);
+      await producer.send({ topic: req.topic, acks: -1, timeout: 10_000, messages });
     } else if (connected) await producer.disconnect().catch(() => {});
     reply = { id: req.id, ok: true };
   } catch (e) {
