@@ -17,9 +17,9 @@
  * dead letter. Polling drives the loop; fs.watch on the directory only wakes it early.
  *
  * Pipelining: while the bus encodes and sends one batch (the Kafka producer has its own thread), the next
- * one is read and prepared. Positions still advance strictly in file order, each only after its batch was
- * acknowledged; when a batch fails, the ones read after it are awaited and the position stays before it,
- * so they are all read again (at-least-once, as for any failed batch).
+ * one is read, decoded, validated and wrapped, but published only once the previous batch was acknowledged
+ * and its position saved. So at most one batch is ever published and not yet saved: a crash re-reads at
+ * most one batch, as without pipelining, and a failed batch discards the one prepared after it.
  */
 import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
@@ -29,7 +29,7 @@ import { logger, stableId } from "@identrail/core";
 import { type DeadLetter, Topics } from "@identrail/schema";
 import type { SourceParser } from "@identrail/sources";
 import { decodeUtf8 } from "../body";
-import { type IngestDeps, ingestText } from "../ingest";
+import { type IngestDeps, type PreparedIngest, prepareIngest, publishIngest } from "../ingest";
 import { tailerMetrics } from "./metrics";
 import { FINGERPRINT_BYTES, loadPosition, positionFile, savePosition, type TailPosition } from "./position";
 
@@ -46,8 +46,8 @@ export interface TailerOptions {
   /** How long a rotated-away file is still read for late writes before its last partial line is flushed. */
   rotateGraceMs?: number;
   maxBackoffMs?: number;
-  /** Batches published but not yet acknowledged at a time (1 = strictly one after the other). */
-  inFlight?: number;
+  /** Prepare the next batch while the previous one is being acknowledged (default true). */
+  pipeline?: boolean;
 }
 
 interface OpenFile {
@@ -83,9 +83,8 @@ export class FileTailer {
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private watcher: FSWatcher | null = null;
-  /** Published batches awaiting their acknowledgement, in file order, and the bytes they cover. */
-  private inflight: { done: Promise<void>; bytes: number }[] = [];
-  private inflightBytes = 0;
+  /** The published batch awaiting its acknowledgement, and the bytes it covers. */
+  private inflight: { done: Promise<void>; bytes: number } | null = null;
 
   constructor(opts: TailerOptions) {
     this.path = opts.path;
@@ -95,7 +94,7 @@ export class FileTailer {
       maxBytes: 1024 * 1024,
       rotateGraceMs: 2000,
       maxBackoffMs: 30_000,
-      inFlight: 2,
+      pipeline: true,
       ...opts,
     };
     this.posFile = positionFile(opts.stateDir, opts.path);
@@ -289,43 +288,30 @@ export class FileTailer {
     await this.save();
   }
 
-  /** Waits for the oldest published batch and moves the position past it. */
-  private async settleOne() {
-    const head = this.inflight[0];
-    try {
-      await head.done;
-    } catch (e) {
-      // Nothing after a failed batch may be committed: let the others finish, then read them all again.
-      await Promise.allSettled(this.inflight.map((f) => f.done));
-      this.inflight = [];
-      this.inflightBytes = 0;
-      throw e;
-    }
-    this.inflight.shift();
-    this.inflightBytes -= head.bytes;
-    await this.advance(head.bytes);
-  }
-
-  /** Waits for every published batch (in order) and saves the position after them. */
+  /** Waits for the published batch and moves the position past it (nothing moves if it failed). */
   private async settle() {
-    while (this.inflight.length) await this.settleOne();
+    const f = this.inflight;
+    if (!f) return;
+    this.inflight = null;
+    await f.done;
+    await this.advance(f.bytes);
   }
 
   /**
-   * Reads and publishes one batch of complete lines after those in flight, and commits the oldest batch
-   * once `inFlight` are outstanding. `final` also takes a trailing partial line. Every path other than
-   * the plain "full lines" one first settles what is in flight, so it works from a committed position.
+   * Reads and prepares one batch of complete lines after the one in flight, then, once that one is
+   * acknowledged and saved, publishes it. `final` also takes a trailing partial line. Every path other
+   * than the plain "full lines" one first settles what is in flight, so it works from a saved position.
    */
   private async readBatch(final: boolean): Promise<boolean> {
     const c = this.cur!;
-    if (this.inflight.length && (final || c.skip)) {
+    if (this.inflight && (final || c.skip)) {
       await this.settle();
       return true;
     }
-    const pos = c.offset + this.inflightBytes;
+    const pos = c.offset + (this.inflight?.bytes ?? 0);
     const { size } = await c.fh.stat();
     if (size <= pos) {
-      if (!this.inflight.length) return false;
+      if (!this.inflight) return false;
       await this.settle();
       return true;
     }
@@ -351,7 +337,7 @@ export class FileTailer {
       end = nl + 1;
       lines++;
     }
-    if (lines === 0 && this.inflight.length) {
+    if (lines === 0 && this.inflight) {
       // No complete line after those in flight (yet): commit them, then look again from there.
       await this.settle();
       return true;
@@ -380,20 +366,30 @@ export class FileTailer {
       end = b.length;
       lines = 1;
     }
-    const done = this.publish(b.subarray(start, end), lines);
-    done.catch(() => {}); // observed in settleOne; not an unhandled rejection meanwhile
-    this.inflight.push({ done, bytes: end });
-    this.inflightBytes += end;
-    if (this.inflight.length >= this.o.inFlight) await this.settleOne();
+    const prepared = this.prepare(b.subarray(start, end));
+    await this.settle(); // the previous batch: acknowledged and saved before this one goes out
+    const done = this.publish(prepared, lines);
+    if (!this.o.pipeline) {
+      await done;
+      await this.advance(end);
+      return true;
+    }
+    done.catch(() => {}); // observed in settle(); not an unhandled rejection meanwhile
+    this.inflight = { done, bytes: end };
     return true;
   }
 
-  private async publish(chunk: Buffer, lines: number) {
+  private prepare(chunk: Buffer): PreparedIngest | null {
     const { text, badLines } = decodeUtf8(chunk);
-    if (text.trim() === "" && badLines.length === 0) return;
+    if (text.trim() === "" && badLines.length === 0) return null;
     const extra = badLines.map((n) => ({ index: n, reason: `line ${n + 1}: invalid UTF-8` }));
+    return prepareIngest(this.o.deps, this.o.parser, text, this.o.cluster, extra);
+  }
+
+  private async publish(prepared: PreparedIngest | null, lines: number) {
+    if (!prepared) return;
     // Throws when the bus does not acknowledge: the position stays and the batch is read again.
-    await ingestText(this.o.deps, this.o.parser, text, this.o.cluster, extra);
+    await publishIngest(this.o.deps, prepared);
     tailerMetrics.lines.inc({ source: this.o.parser.source }, lines);
   }
 
