@@ -18,7 +18,7 @@ type Call = ProducerRequest extends infer R ? (R extends unknown ? Omit<R, "id">
 /**
  * kafkajs' producer on a worker thread. Encoding a produce request is CPU work in JavaScript (per message:
  * record encoding with several buffer allocations, then CRC32C over the batch; ~10 µs per ~1 KB message,
- * ~45% of the collector's CPU under load, profiled), so on the caller's thread it competes with request
+ * ~40% of the collector's busy CPU under load, profiled), so on the caller's thread it competes with request
  * handling, parsing and redaction; here it runs beside them on another core. Each call resolves only after
  * the worker's producer.send() resolved for exactly those messages (acks=-1), and rejects with its error
  * otherwise; if the thread dies, every call in flight is rejected (the caller answers 503 and the client
