@@ -1,84 +1,94 @@
 /**
  * Kafka through kafkajs. Produce resolves after acks from all in-sync replicas (acks=-1); consumers
  * commit a batch's offsets only after the handler resolved, i.e. after its writes were acknowledged.
+ * The producer runs on its own thread (ProducerThread below); consumers and admin stay on the caller's.
  */
+import { Worker } from "node:worker_threads";
 import { logger } from "@identrail/core";
-import {
-  type Admin,
-  type Consumer,
-  Kafka,
-  type KafkaConfig,
-  logLevel,
-  Partitioners,
-  type Producer,
-  type SASLOptions,
-} from "kafkajs";
+import type { Admin, Consumer, Kafka } from "kafkajs";
+import { createKafka, type KafkaBusOptions } from "./kafka-config";
+import { packValues } from "./packed-values";
+import type { ProducerReply, ProducerRequest } from "./producer-worker";
 import type { Bus, BusMessage, ConsumeOptions, ConsumerHandle } from "./types";
 
-export interface KafkaBusOptions {
-  brokers: string[];
-  clientId: string;
-  ssl?: boolean;
-  sasl?: { mechanism: "plain" | "scram-sha-256" | "scram-sha-512"; username: string; password: string };
-  /** Partition count used when this bus creates a topic itself. */
-  partitions?: number;
-  /**
-   * Longest a fetch waits at the end of the log (Kafka `fetch.max.wait.ms`; kafkajs defaults to 5 s).
-   * Real brokers answer as soon as `minBytes` arrived, so this only sets the idle poll rate; librdkafka's
-   * mock cluster (tests, benchmarks) never cuts the wait short, so there it adds up to this much latency
-   * per hop to any record produced while a fetch is parked.
-   */
-  fetchMaxWaitMs?: number;
-  /**
-   * Batches (one per partition) a consumer hands to its handler at the same time. Handlers must then be
-   * safe to call concurrently for different partitions; the detector's stages coalesce such calls.
-   */
-  partitionsConsumedConcurrently?: number;
-}
+export type { KafkaBusOptions } from "./kafka-config";
 
-const kafkaLog =
-  () =>
-  ({ level, log }: { level: logLevel; log: { message: string } & Record<string, unknown> }) => {
-    const msg = `kafka: ${log.message}`;
-    if (level === logLevel.ERROR) logger.warn({ broker: log.broker }, msg);
-    else if (level === logLevel.WARN) logger.debug({ broker: log.broker }, msg);
-  };
+type Call = ProducerRequest extends infer R ? (R extends unknown ? Omit<R, "id"> : never) : never;
+
+/**
+ * kafkajs' producer on a worker thread. Encoding a produce request is CPU work in JavaScript (per message:
+ * record encoding with several buffer allocations, then CRC32C over the batch; ~10 µs per ~1 KB message,
+ * ~40% of the collector's busy CPU under load, profiled), so on the caller's thread it competes with request
+ * handling, parsing and redaction; here it runs beside them on another core. Each call resolves only after
+ * the worker's producer.send() resolved for exactly those messages (acks=-1), and rejects with its error
+ * otherwise; if the thread dies, every call in flight is rejected (the caller answers 503 and the client
+ * retries: at-least-once) and the next call starts a new thread.
+ */
+export class ProducerThread {
+  private worker: Worker | undefined;
+  private pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private seq = 0;
+
+  constructor(private readonly opts: KafkaBusOptions) {}
+
+  private start(): Worker {
+    if (this.worker) return this.worker;
+    const w = new Worker(new URL("./producer-worker-entry.mjs", import.meta.url), {
+      workerData: this.opts,
+      // Not the parent's loader flags: the entry registers tsx itself.
+      execArgv: [],
+    });
+    w.on("message", (r: ProducerReply) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if (!this.pending.size) w.unref();
+      if (r.ok) p.resolve();
+      else p.reject(Object.assign(new Error(r.message), { name: r.name }));
+    });
+    const fail = (e: Error) => {
+      if (this.worker === w) this.worker = undefined;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    w.on("error", (e) => fail(e));
+    w.on("exit", (code) => fail(new Error(`kafka producer thread exited (code ${code})`)));
+    w.unref();
+    this.worker = w;
+    return w;
+  }
+
+  call(req: Call, transfer: ArrayBuffer[] = []): Promise<void> {
+    const w = this.start();
+    const id = ++this.seq;
+    return new Promise<void>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // Referenced while calls are in flight, like kafkajs' own sockets would be.
+      w.ref();
+      w.postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  async close() {
+    const w = this.worker;
+    if (!w) return;
+    await this.call({ type: "close" }).catch(() => {});
+    this.worker = undefined;
+    await w.terminate();
+  }
+}
 
 export class KafkaBus implements Bus {
   readonly kind = "kafka" as const;
   private kafka: Kafka;
-  private producer: Producer;
+  private producer: ProducerThread;
   private admin: Admin | undefined;
-  private connected: Promise<void> | undefined;
   private consumers = new Set<Consumer>();
   private knownTopics = new Set<string>();
 
   constructor(private readonly opts: KafkaBusOptions) {
-    const cfg: KafkaConfig = {
-      clientId: opts.clientId,
-      brokers: opts.brokers,
-      ssl: opts.ssl,
-      sasl: opts.sasl as SASLOptions | undefined,
-      logLevel: logLevel.WARN,
-      logCreator: kafkaLog,
-      connectionTimeout: 3000,
-      requestTimeout: 10_000,
-      retry: { retries: 5, initialRetryTime: 100, maxRetryTime: 2000 },
-    };
-    this.kafka = new Kafka(cfg);
-    this.producer = this.kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
-      allowAutoTopicCreation: true,
-      retry: { retries: 3, initialRetryTime: 100, maxRetryTime: 1000 },
-    });
-  }
-
-  private connect() {
-    this.connected ??= this.producer.connect().catch((e) => {
-      this.connected = undefined;
-      throw e;
-    });
-    return this.connected;
+    this.kafka = createKafka(opts);
+    this.producer = new ProducerThread(opts);
   }
 
   /**
@@ -106,8 +116,11 @@ export class KafkaBus implements Bus {
 
   async produce(topic: string, messages: BusMessage[]): Promise<void> {
     if (!messages.length) return;
-    await this.connect();
-    await this.producer.send({ topic, acks: -1, timeout: 10_000, messages });
+    const values = packValues(messages.map((m) => m.value));
+    await this.producer.call({ type: "send", topic, keys: messages.map((m) => m.key), values }, [
+      values.bytes.buffer as ArrayBuffer,
+      values.lengths.buffer as ArrayBuffer,
+    ]);
   }
 
   async consume(opts: ConsumeOptions): Promise<ConsumerHandle> {
@@ -169,7 +182,7 @@ export class KafkaBus implements Bus {
 
   async healthy(): Promise<boolean> {
     try {
-      await this.connect();
+      await this.producer.call({ type: "connect" });
       return true;
     } catch {
       return false;
@@ -182,6 +195,6 @@ export class KafkaBus implements Bus {
       await c.disconnect().catch(() => {});
     }
     await this.admin?.disconnect().catch(() => {});
-    if (this.connected) await this.producer.disconnect().catch(() => {});
+    await this.producer.close();
   }
 }

@@ -61,6 +61,29 @@ export async function ingestText(
   cluster: string,
   extraErrors: { index: number; reason: string }[] = [],
 ): Promise<IngestResult> {
+  return publishIngest(deps, prepareIngest(deps, parser, text, cluster, extraErrors));
+}
+
+/** What one body or file chunk turns into: the messages per topic, its dead letters, and the answer. */
+export interface PreparedIngest {
+  source: SourceName;
+  byTopic: Map<string, BusMessage[]>;
+  dead: DeadLetter[];
+  accepted: number;
+  errors: { index: number; reason: string }[];
+}
+
+/**
+ * The CPU part of ingestion (decode → accept → redact → envelope), with nothing sent yet, so a caller can
+ * prepare the next chunk while the previous one is being acknowledged (the file tailer does).
+ */
+export function prepareIngest(
+  deps: IngestDeps,
+  parser: SourceParser,
+  text: string,
+  cluster: string,
+  extraErrors: { index: number; reason: string }[] = [],
+): PreparedIngest {
   const receivedAt = new Date().toISOString();
   let decoded: ReturnType<SourceParser["decode"]>;
   try {
@@ -118,6 +141,12 @@ export async function ingestText(
     list.push({ key: r.value.key, value });
     accepted++;
   }
+  return { source: parser.source, byTopic, dead, accepted, errors: allErrors };
+}
+
+/** Publishes a prepared chunk; resolves once the bus acknowledged all of it, rejects otherwise. */
+export async function publishIngest(deps: IngestDeps, p: PreparedIngest): Promise<IngestResult> {
+  const { byTopic, dead, accepted, errors: allErrors } = p;
   // Dead letters first: if the bus fails we answer 503 and the client retries the whole request.
   const sends: Promise<void>[] = [];
   if (dead.length)
@@ -130,9 +159,9 @@ export async function ingestText(
   for (const [topic, msgs] of byTopic) sends.push(deps.bus.produce(topic, msgs));
   await Promise.all(sends);
   for (const [topic, msgs] of byTopic) metrics.busProduced.inc({ topic }, msgs.length);
-  metrics.ingestRecords.inc({ source: parser.source, outcome: "accepted" }, accepted);
+  metrics.ingestRecords.inc({ source: p.source, outcome: "accepted" }, accepted);
   if (allErrors.length)
-    metrics.ingestRecords.inc({ source: parser.source, outcome: "rejected" }, allErrors.length);
+    metrics.ingestRecords.inc({ source: p.source, outcome: "rejected" }, allErrors.length);
   for (const d of dead)
     metrics.deadLetters.inc({ stage: "collector", source: d.source, reason: reasonLabel(d.reason) });
   return { accepted, rejected: allErrors.length, errors: allErrors.slice(0, MAX_ERRORS_REPORTED) };

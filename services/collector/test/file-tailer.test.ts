@@ -176,9 +176,38 @@ describe("file tailer", () => {
     expect(auditIds(await readTopic(bus, TOPIC, 6))).toEqual(["x1", "x2", "x1", "x2", "x3", "x4"]);
   });
 
+  it("pipelined: the batch prepared after a failed one is not published; all is read again in order", async () => {
+    writeFileSync(file, lines("p1", "p2", "p3", "p4", "p5", "p6"));
+    let calls = 0;
+    // The first batch fails while the second is being prepared.
+    const flaky: Bus = {
+      kind: "local",
+      produce: async (t, m) => {
+        if (++calls === 1) {
+          await new Promise((r) => setTimeout(r, 20));
+          throw new Error("broker said no");
+        }
+        await bus.produce(t, m);
+      },
+      consume: (o) => bus.consume(o),
+      healthy: () => bus.healthy(),
+      close: async () => {},
+    };
+    const t1 = tailer({ maxLines: 2 }, flaky);
+    await expect(t1.drain()).rejects.toThrow("broker said no");
+    expect(loadPosition(positionFile(stateDir, file), file)?.offset ?? 0).toBe(0);
+    await t1.drain();
+    await t1.stop();
+    expect(loadPosition(positionFile(stateDir, file), file)?.offset).toBe(
+      lines("p1", "p2", "p3", "p4", "p5", "p6").length,
+    );
+    expect(auditIds(await readTopic(bus, TOPIC, 6))).toEqual(["p1", "p2", "p3", "p4", "p5", "p6"]);
+  });
+
   it("bounds batches by lines and bytes, and skips a line longer than a batch with a dead letter", async () => {
     writeFileSync(file, lines("b1", "b2", "b3"));
-    const t = tailer({ maxLines: 2 });
+    // Step by step, without pipelining: each step's batch is saved before it returns.
+    const t = tailer({ maxLines: 2, pipeline: false });
     expect(await t.step()).toBe(true); // opens the file
     expect(await t.step()).toBe(true); // first batch
     expect(loadPosition(positionFile(stateDir, file), file)?.offset).toBe(lines("b1", "b2").length);

@@ -15,6 +15,11 @@
  *
  * Batches are bounded by lines and bytes; a single line longer than the byte cap is skipped with a
  * dead letter. Polling drives the loop; fs.watch on the directory only wakes it early.
+ *
+ * Pipelining: while the bus encodes and sends one batch (the Kafka producer has its own thread), the next
+ * one is read, decoded, validated and wrapped, but published only once the previous batch was acknowledged
+ * and its position saved. So at most one batch is ever published and not yet saved: a crash re-reads at
+ * most one batch, as without pipelining, and a failed batch discards the one prepared after it.
  */
 import { createHash } from "node:crypto";
 import { type FSWatcher, watch } from "node:fs";
@@ -24,7 +29,7 @@ import { logger, stableId } from "@identrail/core";
 import { type DeadLetter, Topics } from "@identrail/schema";
 import type { SourceParser } from "@identrail/sources";
 import { decodeUtf8 } from "../body";
-import { type IngestDeps, ingestText } from "../ingest";
+import { type IngestDeps, type PreparedIngest, prepareIngest, publishIngest } from "../ingest";
 import { tailerMetrics } from "./metrics";
 import { FINGERPRINT_BYTES, loadPosition, positionFile, savePosition, type TailPosition } from "./position";
 
@@ -41,6 +46,8 @@ export interface TailerOptions {
   /** How long a rotated-away file is still read for late writes before its last partial line is flushed. */
   rotateGraceMs?: number;
   maxBackoffMs?: number;
+  /** Prepare the next batch while the previous one is being acknowledged (default true). */
+  pipeline?: boolean;
 }
 
 interface OpenFile {
@@ -76,6 +83,8 @@ export class FileTailer {
   private loop: Promise<void> | null = null;
   private wakeUp: (() => void) | null = null;
   private watcher: FSWatcher | null = null;
+  /** The published batch awaiting its acknowledgement, and the bytes it covers. */
+  private inflight: { done: Promise<void>; bytes: number } | null = null;
 
   constructor(opts: TailerOptions) {
     this.path = opts.path;
@@ -85,6 +94,7 @@ export class FileTailer {
       maxBytes: 1024 * 1024,
       rotateGraceMs: 2000,
       maxBackoffMs: 30_000,
+      pipeline: true,
       ...opts,
     };
     this.posFile = positionFile(opts.stateDir, opts.path);
@@ -138,6 +148,10 @@ export class FileTailer {
       }
       if (!progressed) await this.sleep(this.o.pollMs);
     }
+    // Stopping: wait for the batches already published, so their position is saved.
+    await this.settle().catch((e) => {
+      logger.warn({ path: this.path, err: (e as Error).message }, "file tailer: last batch not acknowledged");
+    });
   }
 
   private sleep(ms: number) {
@@ -168,6 +182,7 @@ export class FileTailer {
     }
     if (st && (st.ino !== cur.ino || st.dev !== cur.dev)) {
       if (await this.readBatch(false)) return true;
+      await this.settle();
       this.rotatedAt ??= Date.now();
       if (Date.now() - this.rotatedAt < this.o.rotateGraceMs) return false;
       // The old file is retired: a last line without newline will never be completed.
@@ -184,6 +199,7 @@ export class FileTailer {
     // Renamed away and not recreated yet: keep reading the old file through the descriptor.
     if (!st) return this.readBatch(false);
     if (st.size < cur.offset || (st.size > cur.offset && !(await this.sameStart(cur)))) {
+      await this.settle();
       cur.offset = 0;
       cur.fp = "";
       cur.fpLen = 0;
@@ -272,14 +288,36 @@ export class FileTailer {
     await this.save();
   }
 
-  /** Reads, publishes and commits one batch of complete lines. `final` also takes a trailing partial line. */
+  /** Waits for the published batch and moves the position past it (nothing moves if it failed). */
+  private async settle() {
+    const f = this.inflight;
+    if (!f) return;
+    this.inflight = null;
+    await f.done;
+    await this.advance(f.bytes);
+  }
+
+  /**
+   * Reads and prepares one batch of complete lines after the one in flight, then, once that one is
+   * acknowledged and saved, publishes it. `final` also takes a trailing partial line. Every path other
+   * than the plain "full lines" one first settles what is in flight, so it works from a saved position.
+   */
   private async readBatch(final: boolean): Promise<boolean> {
     const c = this.cur!;
+    if (this.inflight && (final || c.skip)) {
+      await this.settle();
+      return true;
+    }
+    const pos = c.offset + (this.inflight?.bytes ?? 0);
     const { size } = await c.fh.stat();
-    if (size <= c.offset) return false;
-    const want = Math.min(this.o.maxBytes, size - c.offset);
+    if (size <= pos) {
+      if (!this.inflight) return false;
+      await this.settle();
+      return true;
+    }
+    const want = Math.min(this.o.maxBytes, size - pos);
     const buf = Buffer.alloc(want);
-    const { bytesRead } = await c.fh.read(buf, 0, want, c.offset);
+    const { bytesRead } = await c.fh.read(buf, 0, want, pos);
     const b = buf.subarray(0, bytesRead);
     let start = 0;
     if (c.skip) {
@@ -298,6 +336,11 @@ export class FileTailer {
       if (nl < 0) break;
       end = nl + 1;
       lines++;
+    }
+    if (lines === 0 && this.inflight) {
+      // No complete line after those in flight (yet): commit them, then look again from there.
+      await this.settle();
+      return true;
     }
     if (lines === 0) {
       const rest = b.length - start;
@@ -323,17 +366,30 @@ export class FileTailer {
       end = b.length;
       lines = 1;
     }
-    await this.publish(b.subarray(start, end), lines);
-    await this.advance(end);
+    const prepared = this.prepare(b.subarray(start, end));
+    await this.settle(); // the previous batch: acknowledged and saved before this one goes out
+    const done = this.publish(prepared, lines);
+    if (!this.o.pipeline) {
+      await done;
+      await this.advance(end);
+      return true;
+    }
+    done.catch(() => {}); // observed in settle(); not an unhandled rejection meanwhile
+    this.inflight = { done, bytes: end };
     return true;
   }
 
-  private async publish(chunk: Buffer, lines: number) {
+  private prepare(chunk: Buffer): PreparedIngest | null {
     const { text, badLines } = decodeUtf8(chunk);
-    if (text.trim() === "" && badLines.length === 0) return;
+    if (text.trim() === "" && badLines.length === 0) return null;
     const extra = badLines.map((n) => ({ index: n, reason: `line ${n + 1}: invalid UTF-8` }));
+    return prepareIngest(this.o.deps, this.o.parser, text, this.o.cluster, extra);
+  }
+
+  private async publish(prepared: PreparedIngest | null, lines: number) {
+    if (!prepared) return;
     // Throws when the bus does not acknowledge: the position stays and the batch is read again.
-    await ingestText(this.o.deps, this.o.parser, text, this.o.cluster, extra);
+    await publishIngest(this.o.deps, prepared);
     tailerMetrics.lines.inc({ source: this.o.parser.source }, lines);
   }
 
