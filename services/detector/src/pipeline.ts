@@ -11,7 +11,7 @@ import { type DeadLetter, NormalizedEvent } from "@identrail/schema";
 import { coalesce } from "./coalesce";
 import { Engine } from "./engine";
 import type { Rule } from "./rules";
-import { deadLetterRow, eventRow, insertWithRetry, queryWithRetry } from "./writer";
+import { deadLetterRow, eventValues, insertEvents, insertWithRetry, queryWithRetry } from "./writer";
 
 export interface DetectorDeps {
   ch: ClickHouseClient;
@@ -96,7 +96,7 @@ export function createDetectorPipeline(deps: DetectorDeps) {
         insertWithRetry(ch, "alerts", out.alerts, stopping),
         insertWithRetry(ch, "dead_letters", dead.map(deadLetterRow), stopping),
       ]);
-      await insertWithRetry(ch, "events", events.map(eventRow), stopping);
+      await insertEvents(ch, events.map(eventValues), stopping);
     } catch (e) {
       engine.invalidate(identities);
       throw e;
