@@ -5,6 +5,7 @@ import type { Bus } from "./types";
 
 export * from "./kafka-bus";
 export * from "./local-bus";
+export { partitionFor } from "./partitioner";
 export * from "./types";
 
 export function createBus(opts: { kafka?: KafkaBusOptions; dataDir: string }): Bus {
@@ -17,6 +18,7 @@ export function prefixedBus(bus: Bus, prefix: string): Bus {
   return {
     kind: bus.kind,
     produce: (topic, msgs) => bus.produce(prefix + topic, msgs),
+    partitionCount: (topic) => bus.partitionCount(prefix + topic),
     consume: (o) =>
       bus.consume({
         ...o,

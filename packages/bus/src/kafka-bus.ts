@@ -78,6 +78,9 @@ export class ProducerThread {
   }
 }
 
+/** How long partition counts are trusted before a background refresh (kafkajs' metadataMaxAge default). */
+const PARTITIONS_MAX_AGE_MS = 5 * 60_000;
+
 export class KafkaBus implements Bus {
   readonly kind = "kafka" as const;
   private kafka: Kafka;
@@ -117,10 +120,56 @@ export class KafkaBus implements Bus {
   async produce(topic: string, messages: BusMessage[]): Promise<void> {
     if (!messages.length) return;
     const values = packValues(messages.map((m) => m.value));
-    await this.producer.call({ type: "send", topic, keys: messages.map((m) => m.key), values }, [
-      values.bytes.buffer as ArrayBuffer,
-      values.lengths.buffer as ArrayBuffer,
-    ]);
+    const transfer = [values.bytes.buffer as ArrayBuffer, values.lengths.buffer as ArrayBuffer];
+    let partitions: Int32Array | undefined;
+    if (messages.some((m) => m.partition !== undefined)) {
+      partitions = Int32Array.from(messages, (m) => m.partition ?? -1);
+      transfer.push(partitions.buffer as ArrayBuffer);
+    }
+    const keys = messages.map((m) => m.key);
+    await this.producer.call({ type: "send", topic, keys, values, partitions }, transfer);
+  }
+
+  /**
+   * Partition counts from the cluster's metadata, the same list kafkajs' partitioner is handed
+   * (`partitionMetadata`, https://kafka.js.org/docs/producing#custom-partitioner). Read by the admin client
+   * on this thread (the producer's own metadata lives on its thread) and refreshed in the background every
+   * PARTITIONS_MAX_AGE_MS, like the producer's `metadataMaxAge` (kafkajs default 5 min). One request lists
+   * every topic: a topic that does not exist yet stays unknown (the admin client does not auto-create, and
+   * asking for it by name would only retry UNKNOWN_TOPIC_OR_PARTITION) until a keyed produce created it.
+   */
+  partitionCount(topic: string): number | undefined {
+    if (Date.now() - this.partitionsAt > PARTITIONS_MAX_AGE_MS || !this.partitions.has(topic))
+      this.refreshPartitions();
+    return this.partitions.get(topic);
+  }
+
+  private partitions = new Map<string, number>();
+  private partitionsAt = 0;
+  private partitionsLookup: Promise<void> | undefined;
+  private partitionsTried = 0;
+
+  /** Starts one metadata lookup unless one runs or one ran less than a second ago. */
+  refreshPartitions(): Promise<void> {
+    if (this.partitionsLookup) return this.partitionsLookup;
+    if (Date.now() - this.partitionsTried < 1000) return Promise.resolve();
+    this.partitionsTried = Date.now();
+    this.partitionsLookup = (async () => {
+      try {
+        this.admin ??= this.kafka.admin();
+        await this.admin.connect();
+        const { topics } = await this.admin.fetchTopicMetadata();
+        const next = new Map<string, number>();
+        for (const t of topics) if (t.partitions.length) next.set(t.name, t.partitions.length);
+        this.partitions = next;
+        this.partitionsAt = Date.now();
+      } catch (e) {
+        logger.debug({ err: (e as Error).message }, "topic metadata lookup failed");
+      } finally {
+        this.partitionsLookup = undefined;
+      }
+    })();
+    return this.partitionsLookup;
   }
 
   async consume(opts: ConsumeOptions): Promise<ConsumerHandle> {

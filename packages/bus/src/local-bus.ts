@@ -195,6 +195,11 @@ export class LocalBus implements Bus {
     }
   }
 
+  /** One partition per topic (see the top of this file); explicit partitions are therefore all 0. */
+  partitionCount(_topic: string): number {
+    return 1;
+  }
+
   async healthy() {
     return !this.closed;
   }

@@ -42,9 +42,24 @@ export function murmur2(data: Uint8Array): number {
 
 /** Distinct keys remembered; principals repeat a lot, and the cache is simply dropped when full. */
 const CACHE_MAX = 50_000;
+const hashes = new Map<string, number>();
+
+/**
+ * The partition a string key lands on among `numPartitions` (Java's `toPositive(murmur2(key)) % n`). The
+ * collector uses it to pack records bound for the same partition into one message (ingest.ts), and the
+ * producer's partitioner below uses it for keyed messages, so both always agree.
+ */
+export function partitionFor(key: string, numPartitions: number): number {
+  let h = hashes.get(key);
+  if (h === undefined) {
+    if (hashes.size >= CACHE_MAX) hashes.clear();
+    h = murmur2(Buffer.from(key, "utf8")) & 0x7fffffff;
+    hashes.set(key, h);
+  }
+  return h % numPartitions;
+}
 
 export const javaCompatiblePartitioner: ICustomPartitioner = () => {
-  const hashes = new Map<string, number>();
   let counter = Math.floor(Math.random() * 0x7fffffff);
   return ({ partitionMetadata, message }: PartitionerArgs) => {
     if (message.partition !== null && message.partition !== undefined) return message.partition;
@@ -52,13 +67,7 @@ export const javaCompatiblePartitioner: ICustomPartitioner = () => {
     const key = message.key;
     if (key !== null && key !== undefined) {
       if (typeof key !== "string") return (murmur2(key) & 0x7fffffff) % numPartitions;
-      let h = hashes.get(key);
-      if (h === undefined) {
-        if (hashes.size >= CACHE_MAX) hashes.clear();
-        h = murmur2(Buffer.from(key, "utf8")) & 0x7fffffff;
-        hashes.set(key, h);
-      }
-      return h % numPartitions;
+      return partitionFor(key, numPartitions);
     }
     // Keyless (not used by this bus): round-robin over partitions that have a leader, as kafkajs does.
     const available = partitionMetadata.filter((p) => p.leader >= 0);

@@ -10,7 +10,15 @@ import { type PackedValues, unpackValues } from "./packed-values";
 
 export type ProducerRequest =
   | { id: number; type: "connect" }
-  | { id: number; type: "send"; topic: string; keys: string[]; values: PackedValues }
+  | {
+      id: number;
+      type: "send";
+      topic: string;
+      keys: string[];
+      values: PackedValues;
+      /** Explicit partition per message, -1 where the partitioner decides from the key. */
+      partitions?: Int32Array;
+    }
   | { id: number; type: "close" };
 export type ProducerReply =
   | { id: number; ok: true }
@@ -31,7 +39,13 @@ port.on("message", async (req: ProducerRequest) => {
     if (req.type === "connect") await connect();
     else if (req.type === "send") {
       await connect();
-      const messages = unpackValues(req.keys, req.values);
+      const messages: { key: string; value: Buffer; partition?: number }[] = unpackValues(
+        req.keys,
+        req.values,
+      );
+      const parts = req.partitions;
+      if (parts)
+        for (let i = 0; i < messages.length; i++) if (parts[i] >= 0) messages[i].partition = parts[i];
       await producer.send({ topic: req.topic, acks: -1, timeout: 10_000, messages });
     } else if (connected) await producer.disconnect().catch(() => {});
     reply = { id: req.id, ok: true };

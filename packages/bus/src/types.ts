@@ -2,6 +2,11 @@ export interface BusMessage {
   /** Partition key: the source principal on raw topics, the canonical identity on the events topic. */
   key: string;
   value: string;
+  /**
+   * Explicit partition, for a message that packs several keys' records (ingest.ts): it must land where
+   * each packed record's own key would have, which the key of the message alone does not say.
+   */
+  partition?: number;
 }
 
 export interface ConsumedMessage {
@@ -43,6 +48,12 @@ export interface Bus {
   readonly kind: "kafka" | "local";
   /** Resolves once the messages are durable (Kafka: acks from all in-sync replicas; local: fsynced). */
   produce(topic: string, messages: BusMessage[]): Promise<void>;
+  /**
+   * The topic's partition count as the producer sees it, or undefined while the bus does not know it yet
+   * (never waits: a lookup, if needed, runs in the background). Keyed messages land on
+   * `partitionFor(key, count)`.
+   */
+  partitionCount(topic: string): number | undefined;
   consume(opts: ConsumeOptions): Promise<ConsumerHandle>;
   /** True when the bus can currently accept writes (used by /readyz). */
   healthy(): Promise<boolean>;

@@ -39,7 +39,11 @@ export const metrics = {
   storeWrites: counter("identrail_store_rows_total", "Rows written to ClickHouse", ["table"]),
   storeErrors: counter("identrail_store_errors_total", "ClickHouse write failures (retried)", ["table"]),
   apiRequests: counter("identrail_api_requests_total", "API requests", ["route", "status"]),
-  busProduced: counter("identrail_bus_produced_total", "Messages handed to the bus", ["topic"]),
+  busProduced: counter(
+    "identrail_bus_produced_total",
+    "Records handed to the bus (a packed raw message counts each record)",
+    ["topic"],
+  ),
   detectorLatency:
     (registry.getSingleMetric("identrail_detector_batch_seconds") as Histogram<string> | undefined) ??
     new Histogram({

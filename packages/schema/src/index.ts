@@ -178,6 +178,20 @@ export const RawEnvelope = z.object({
 });
 export type RawEnvelope = z.infer<typeof RawEnvelope>;
 
+/**
+ * Several source records in one message (the collector's ingest path): all of one request's records that
+ * map to the same partition of the raw topic, in request order. Each record is handled on its own
+ * downstream, exactly as if it had come in its own v1 envelope.
+ */
+export const RawEnvelopeV2 = z.object({
+  v: z.literal(2),
+  source: SourceName,
+  cluster: z.string().default(""),
+  received_at: Timestamp,
+  records: z.array(z.unknown()),
+});
+export type RawEnvelopeV2 = z.infer<typeof RawEnvelopeV2>;
+
 export const DeadLetter = z.object({
   id: z.string(),
   time: Timestamp,

@@ -4,7 +4,7 @@ import type {} from "@fastify/swagger";
  * was acknowledged by the bus (Kafka acks=all, or fsync on the local bus); records that fail validation
  * go to the dead-letter topic with their reason, and the response counts both.
  */
-import type { Bus, BusMessage } from "@identrail/bus";
+import { type Bus, type BusMessage, partitionFor } from "@identrail/bus";
 import type { Config } from "@identrail/config";
 import { metrics, reasonLabel, stableId } from "@identrail/core";
 import { type Authenticate, httpError, requireScope } from "@identrail/http";
@@ -39,6 +39,15 @@ const FILE_TYPES = new Set([
   "application/x-www-form-urlencoded",
 ]);
 const CLUSTER_RE = /^[A-Za-z0-9._-]{1,128}$/;
+/**
+ * Upper bound on the records' text in one packed (v2) message, in UTF-16 code units. Kafka rejects
+ * messages over the broker's `message.max.bytes` (default 1048588 bytes, ~1 MB:
+ * https://kafka.apache.org/documentation/#brokerconfigs_message.max.bytes) and the topic's
+ * `max.message.bytes`; a code unit is at most 3 UTF-8 bytes, so 256 Ki units stay under 768 KiB even for
+ * non-ASCII text, and are 256 KiB for the ASCII that audit logs mostly are. A single record larger than
+ * this travels alone, as it would have in a v1 envelope.
+ */
+export const PACK_MAX_CHARS = 256 * 1024;
 
 export interface IngestResult {
   accepted: number;
@@ -68,6 +77,8 @@ export async function ingestText(
 export interface PreparedIngest {
   source: SourceName;
   byTopic: Map<string, BusMessage[]>;
+  /** Records per topic (a packed message carries several). */
+  records: Map<string, number>;
   dead: DeadLetter[];
   accepted: number;
   errors: { index: number; reason: string }[];
@@ -95,6 +106,7 @@ export function prepareIngest(
   const { records, errors } = decoded;
   const allErrors = [...extraErrors, ...errors.map((e) => ({ index: e.index, reason: e.reason }))];
   const byTopic = new Map<string, BusMessage[]>();
+  const pending = new Map<string, { source: SourceName; keys: string[]; jsons: (string | undefined)[] }>();
   const dead: DeadLetter[] = errors.map((e) =>
     deadLetter(parser.source, e.reason, e.payload ?? "", receivedAt),
   );
@@ -130,23 +142,82 @@ export function prepareIngest(
     }
     const source = deps.route ? deps.route(parser.source, r.value.record) : parser.source;
     const recordJson = JSON.stringify(r.value.record);
-    // An undefined record (never from a parser today) would leave `record` out of the envelope.
-    const value =
-      recordJson === undefined
-        ? JSON.stringify({ v: 1, source, cluster, received_at: receivedAt, record: undefined } as RawEnvelope)
-        : `${envelopeHead(source)}${recordJson}}`;
     const topic = Topics.raw(source);
-    let list = byTopic.get(topic);
-    if (!list) byTopic.set(topic, (list = []));
-    list.push({ key: r.value.key, value });
+    let p = pending.get(topic);
+    if (!p) pending.set(topic, (p = { source, keys: [], jsons: [] }));
+    p.keys.push(r.value.key);
+    p.jsons.push(recordJson);
     accepted++;
   }
-  return { source: parser.source, byTopic, dead, accepted, errors: allErrors };
+  const counts = new Map<string, number>();
+  for (const [topic, { source, keys, jsons }] of pending) {
+    counts.set(topic, keys.length);
+    // Until the bus knows the topic's partition count (a topic not created yet: the first keyed produce
+    // creates it), one v1 envelope per record, placed by its key as before.
+    const partitions = deps.bus.partitionCount(topic);
+    byTopic.set(
+      topic,
+      partitions === undefined
+        ? keys.map((key, i) => ({
+            key,
+            // An undefined record (never from a parser today) leaves `record` out of a v1 envelope.
+            value:
+              jsons[i] === undefined
+                ? JSON.stringify({ v: 1, source, cluster, received_at: receivedAt } as RawEnvelope)
+                : `${envelopeHead(source)}${jsons[i]}}`,
+          }))
+        : packByPartition(keys, jsons, partitions, packedHead(source, cluster, receivedAt)),
+    );
+  }
+  return { source: parser.source, byTopic, records: counts, dead, accepted, errors: allErrors };
+}
+
+/** `{"v":2,"source":…,"cluster":…,"received_at":…,"records":` — a v2 envelope up to its records array. */
+function packedHead(source: SourceName, cluster: string, receivedAt: string): string {
+  const text = JSON.stringify({ v: 2, source, cluster, received_at: receivedAt, records: 0 });
+  return text.slice(0, text.length - 2);
+}
+
+/**
+ * One v2 envelope per partition (split past PACK_MAX_CHARS) instead of one message per record: kafkajs
+ * encodes and checksums every message in JavaScript, and a request's records rarely share a principal but
+ * always share the topic's few partitions. Each message names its partition explicitly — the one every
+ * record in it maps to under the producer's partitioner (`partitionFor` is that function, and the count is
+ * the producer's) — so a principal's records stay on one partition, in request order, and its key (the
+ * first record's) only serves readers. The value is the same text as JSON.stringify of the v2 envelope
+ * object; an undefined record becomes `null`, as JSON.stringify writes it in an array (ECMA-262 §25.5.2.6).
+ */
+export function packByPartition(
+  keys: string[],
+  jsons: (string | undefined)[],
+  partitions: number,
+  head: string,
+  maxChars = PACK_MAX_CHARS,
+): BusMessage[] {
+  const groups = new Map<number, { key: string; parts: string[]; chars: number }>();
+  const out: BusMessage[] = [];
+  const flush = (partition: number, g: { key: string; parts: string[] }) => {
+    out.push({ key: g.key, partition, value: `${head}[${g.parts.join(",")}]}` });
+  };
+  for (let i = 0; i < keys.length; i++) {
+    const json = jsons[i] ?? "null";
+    const partition = partitionFor(keys[i], partitions);
+    let g = groups.get(partition);
+    if (g && g.chars + json.length + 1 > maxChars) {
+      flush(partition, g);
+      g = undefined;
+    }
+    if (!g) groups.set(partition, (g = { key: keys[i], parts: [], chars: 0 }));
+    g.parts.push(json);
+    g.chars += json.length + 1;
+  }
+  for (const [partition, g] of groups) flush(partition, g);
+  return out;
 }
 
 /** Publishes a prepared chunk; resolves once the bus acknowledged all of it, rejects otherwise. */
 export async function publishIngest(deps: IngestDeps, p: PreparedIngest): Promise<IngestResult> {
-  const { byTopic, dead, accepted, errors: allErrors } = p;
+  const { byTopic, records, dead, accepted, errors: allErrors } = p;
   // Dead letters first: if the bus fails we answer 503 and the client retries the whole request.
   const sends: Promise<void>[] = [];
   if (dead.length)
@@ -158,7 +229,8 @@ export async function publishIngest(deps: IngestDeps, p: PreparedIngest): Promis
     );
   for (const [topic, msgs] of byTopic) sends.push(deps.bus.produce(topic, msgs));
   await Promise.all(sends);
-  for (const [topic, msgs] of byTopic) metrics.busProduced.inc({ topic }, msgs.length);
+  // Records, not messages: a packed message carries many.
+  for (const [topic, n] of records) metrics.busProduced.inc({ topic }, n);
   metrics.ingestRecords.inc({ source: p.source, outcome: "accepted" }, accepted);
   if (allErrors.length)
     metrics.ingestRecords.inc({ source: p.source, outcome: "rejected" }, allErrors.length);

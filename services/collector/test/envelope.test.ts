@@ -1,30 +1,79 @@
 /**
- * The collector writes each raw envelope as a prefix built once per request around one stringify of the
- * record; the bytes on the topic must be exactly JSON.stringify of the RawEnvelope object.
+ * Raw envelopes as the collector writes them. Packed (v2): one message per partition of the raw topic
+ * holding every record of the request that maps to it, byte-for-byte JSON.stringify of the envelope
+ * object, each on the partition its own key picks, split past the size bound. v1 (one record per
+ * message): a prefix built once per request around one stringify of the record, used while the bus does
+ * not know the topic's partition count.
  */
 import { join } from "node:path";
-import { LocalBus } from "@identrail/bus";
+import { type Bus, type BusMessage, LocalBus, partitionFor } from "@identrail/bus";
 import { Topics } from "@identrail/schema";
 import { k8sAudit } from "@identrail/sources";
 import { afterAll, describe, expect, it } from "vitest";
-import { ingestText, withDeadline } from "../src/ingest";
+import { ingestText, packByPartition, withDeadline } from "../src/ingest";
 import { auditLine, readTopic, tempDir, testConfig } from "./helpers";
 
 const dir = tempDir();
 const bus = new LocalBus(join(dir, "bus"));
 afterAll(() => bus.close());
 
+/** `auditLine` with its own principal, so records spread over partitions. */
+const lineFor = (id: string, user: string) => {
+  const r = JSON.parse(auditLine(id));
+  r.user.username = user;
+  return JSON.stringify(r);
+};
+
+/** What reached `produce`, on top of the local bus, with a chosen partition count (undefined: unknown). */
+function recording(partitions: number | undefined) {
+  const sent: { topic: string; messages: BusMessage[] }[] = [];
+  const b: Bus = {
+    kind: "local",
+    produce: async (topic, messages) => {
+      sent.push({ topic, messages });
+      await bus.produce(topic, messages);
+    },
+    partitionCount: () => partitions,
+    consume: (o) => bus.consume(o),
+    healthy: () => bus.healthy(),
+    close: async () => {},
+  };
+  return { b, sent };
+}
+
 describe("raw envelopes", () => {
-  it("are byte-for-byte JSON.stringify({ v, source, cluster, received_at, record })", async () => {
+  it("v2: byte-for-byte JSON.stringify({ v: 2, source, cluster, received_at, records })", async () => {
     const lines = [auditLine("env-1"), auditLine("env-2", 3), '{"kind":"Event","auditID":"bad"}'];
     const cluster = 'c"1\\'; // escaping in the prefix must match a full stringify
     const res = await ingestText({ bus, config: testConfig(dir) }, k8sAudit, lines.join("\n"), cluster);
     expect(res).toMatchObject({ accepted: 2, rejected: 1 });
+    // The local bus has one partition: the request is one message.
     const got = await readTopic(bus, Topics.raw("k8s-audit"), 2);
-    expect(got).toHaveLength(2);
-    for (const [i, m] of got.entries()) {
+    expect(got).toHaveLength(1);
+    const env = JSON.parse(got[0].value);
+    expect(got[0].value).toBe(
+      JSON.stringify({
+        v: 2,
+        source: "k8s-audit",
+        cluster,
+        received_at: env.received_at,
+        records: [JSON.parse(lines[0]), JSON.parse(lines[1])],
+      }),
+    );
+  });
+
+  it("v1 while the partition count is unknown: byte-for-byte JSON.stringify({ v: 1, …, record })", async () => {
+    const { b, sent } = recording(undefined);
+    const lines = [auditLine("v1-1"), auditLine("v1-2", 3)];
+    const cluster = 'c"1\\';
+    const res = await ingestText({ bus: b, config: testConfig(dir) }, k8sAudit, lines.join("\n"), cluster);
+    expect(res).toMatchObject({ accepted: 2, rejected: 0 });
+    const raw = sent.find((s) => s.topic === Topics.raw("k8s-audit"))!.messages;
+    expect(raw).toHaveLength(2);
+    for (const [i, m] of raw.entries()) {
       const env = JSON.parse(m.value);
-      expect(env.record.auditID).toBe(`env-${i + 1}`);
+      expect(m.partition).toBeUndefined();
+      expect(m.key).toBe("system:serviceaccount:ml:trainer");
       expect(m.value).toBe(
         JSON.stringify({
           v: 1,
@@ -35,6 +84,49 @@ describe("raw envelopes", () => {
         }),
       );
     }
+  });
+
+  it("packing keeps every record on the partition its own key maps to, in request order", async () => {
+    const partitions = 12;
+    const { b, sent } = recording(partitions);
+    const users = Array.from({ length: 60 }, (_, i) => `system:serviceaccount:ns-${i % 23}:sa-${i}`);
+    const lines = users.map((u, i) => lineFor(`p-${i}`, u));
+    const res = await ingestText({ bus: b, config: testConfig(dir) }, k8sAudit, lines.join("\n"), "prod");
+    expect(res).toMatchObject({ accepted: 60, rejected: 0 });
+    const raw = sent.find((s) => s.topic === Topics.raw("k8s-audit"))!.messages;
+    const partitionsUsed = new Set(users.map((u) => partitionFor(u, partitions)));
+    expect(raw).toHaveLength(partitionsUsed.size); // at most one message per partition
+    const seen: string[] = [];
+    for (const m of raw) {
+      const env = JSON.parse(m.value);
+      expect(env.v).toBe(2);
+      expect(m.partition).toBe(partitionFor(m.key, partitions));
+      for (const r of env.records) {
+        expect(partitionFor(r.user.username, partitions)).toBe(m.partition);
+        seen.push(r.auditID);
+      }
+    }
+    // Every record exactly once; within a partition, request order.
+    expect([...seen].sort()).toEqual(lines.map((_, i) => `p-${i}`).sort());
+    for (const m of raw) {
+      const ids = JSON.parse(m.value).records.map((r: { auditID: string }) => Number(r.auditID.slice(2)));
+      expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    }
+  });
+
+  it("splits a partition's group that would exceed the size bound", () => {
+    const head = '{"v":2,"source":"k8s-audit","cluster":"c","received_at":"t","records":';
+    const keys = Array.from({ length: 10 }, () => "same-principal");
+    const jsons = keys.map((_, i) => JSON.stringify({ i, pad: "x".repeat(90) })); // ~100 chars each
+    const out = packByPartition(keys, jsons, 12, head, 350);
+    expect(out.map((m) => JSON.parse(m.value).records.length)).toEqual([3, 3, 3, 1]);
+    expect(new Set(out.map((m) => m.partition))).toEqual(new Set([partitionFor("same-principal", 12)]));
+    expect(out.flatMap((m) => JSON.parse(m.value).records.map((r: { i: number }) => r.i))).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
+    // A record larger than the bound travels alone.
+    const big = packByPartition(["k", "k"], ["1", JSON.stringify("y".repeat(1000))], 3, head, 350);
+    expect(big.map((m) => JSON.parse(m.value).records.length)).toEqual([1, 1]);
   });
 });
 

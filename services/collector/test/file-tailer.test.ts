@@ -63,11 +63,14 @@ describe("file tailer", () => {
     const all = await readTopic(bus, TOPIC, 4);
     expect(auditIds(all)).toEqual(["a1", "a2", "a3", "a4"]);
     // The envelope is the same one HTTP push produces: source, cluster, key = the principal.
-    const env = JSON.parse(all[3].value);
-    expect([all[3].key, env.source, env.cluster]).toEqual([
+    // (packed: the last message holds a4 alone, keyed by its principal).
+    const last = all[all.length - 1];
+    const env = JSON.parse(last.value);
+    expect([last.key, env.source, env.cluster, env.v]).toEqual([
       "system:serviceaccount:ml:trainer",
       "k8s-audit",
       "test",
+      2,
     ]);
   });
 
@@ -141,6 +144,7 @@ describe("file tailer", () => {
       kind: "local",
       produce: async () => Promise.reject(new Error("broker down")),
       consume: bus.consume.bind(bus),
+      partitionCount: () => 1,
       healthy: async () => false,
       close: async () => {},
     };
@@ -165,6 +169,7 @@ describe("file tailer", () => {
         throw new Error("killed after ack");
       },
       consume: (o) => bus.consume(o),
+      partitionCount: () => 1,
       healthy: () => bus.healthy(),
       close: async () => {},
     };
@@ -190,6 +195,7 @@ describe("file tailer", () => {
         await bus.produce(t, m);
       },
       consume: (o) => bus.consume(o),
+      partitionCount: () => 1,
       healthy: () => bus.healthy(),
       close: async () => {},
     };

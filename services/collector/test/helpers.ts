@@ -32,9 +32,10 @@ export function auditLine(id: string, pad = 0): string {
 }
 
 /**
- * Everything on a topic right now, read by a fresh consumer group. `expect` is how many messages the
- * caller knows were acknowledged; we read until we have at least that many (a produce that resolved is
- * already on the log, so this never waits on the code under test).
+ * Everything on a topic right now, read by a fresh consumer group. `expect` is how many records the
+ * caller knows were acknowledged (a packed v2 raw envelope counts its records, any other message one);
+ * we read until we have at least that many (a produce that resolved is already on the log, so this never
+ * waits on the code under test).
  */
 export async function readTopic(
   bus: Bus,
@@ -43,6 +44,7 @@ export async function readTopic(
   timeoutMs = 10_000,
 ): Promise<ConsumedMessage[]> {
   const got: ConsumedMessage[] = [];
+  let n = 0;
   let resolve!: () => void;
   const enough = new Promise<void>((r) => {
     resolve = r;
@@ -52,7 +54,8 @@ export async function readTopic(
     topics: [topic],
     handler: async (b) => {
       got.push(...b.messages);
-      if (got.length >= expect) resolve();
+      for (const m of b.messages) n += recordsIn(m.value);
+      if (n >= expect) resolve();
     },
   });
   const timer = setTimeout(resolve, timeoutMs);
@@ -62,9 +65,26 @@ export async function readTopic(
   return got;
 }
 
-/** auditIDs of the raw k8s-audit envelopes on the topic, in log order. */
+function recordsIn(value: string): number {
+  try {
+    const env = JSON.parse(value);
+    return env?.v === 2 && Array.isArray(env.records) ? env.records.length : 1;
+  } catch {
+    return 1;
+  }
+}
+
+/** The source records of raw envelopes (v1: `record`; v2: each of `records`), in log order. */
+export function rawRecords(msgs: ConsumedMessage[]): unknown[] {
+  return msgs.flatMap((m) => {
+    const env = JSON.parse(m.value);
+    return env.v === 2 ? env.records : [env.record];
+  });
+}
+
+/** auditIDs of the raw k8s-audit records on the topic, in log order. */
 export function auditIds(msgs: ConsumedMessage[]): string[] {
-  return msgs.map((m) => (JSON.parse(m.value).record as { auditID: string }).auditID);
+  return rawRecords(msgs).map((r) => (r as { auditID: string }).auditID);
 }
 
 export async function eventually<T>(

@@ -12,7 +12,7 @@ import { routeRecord } from "@identrail/sources";
 import Fastify, { type FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ingestRoutes } from "../src/ingest";
-import { auditLine, readTopic, tempDir, testConfig } from "./helpers";
+import { auditIds, auditLine, readTopic, tempDir, testConfig } from "./helpers";
 
 const TOKEN = "idt_test_ingest_content_types_0001";
 let app: FastifyInstance;
@@ -84,9 +84,7 @@ describe("ingest content types", () => {
     const body = `\ufeff${auditLine("ct-bom-1")}\r\n${auditLine("ct-bom-2")}\r\n`;
     const r = await post("k8s-audit", body, { "content-type": "application/x-ndjson; charset=UTF-8" });
     expect(r.json()).toMatchObject({ accepted: 2, rejected: 0 });
-    const ids = (await readTopic(bus, Topics.raw("k8s-audit"), 2)).map(
-      (m) => JSON.parse(m.value).record.auditID,
-    );
+    const ids = auditIds(await readTopic(bus, Topics.raw("k8s-audit"), 2));
     expect(ids).toEqual(expect.arrayContaining(["ct-bom-1", "ct-bom-2"]));
   });
 

@@ -45,13 +45,31 @@ const podEvent = (type: string, rv: string, phase: string, extra: Record<string,
   },
 });
 
-/** Every message on a topic, as it arrives, through one consumer group. */
+/**
+ * Every record on a topic, as it arrives, through one consumer group: a packed (v2) message is expanded
+ * into one v1 envelope per record, keyed as that record alone would have been (the parser's key).
+ */
 async function collect(bus: Bus, topic: string) {
   const got: ConsumedMessage[] = [];
   const handle = await bus.consume({
     groupId: `c-${Math.random()}`,
     topics: [topic],
-    handler: async (b) => void got.push(...b.messages),
+    handler: async (b) => {
+      for (const m of b.messages) {
+        const env = JSON.parse(m.value);
+        if (env.v !== 2) {
+          got.push(m);
+          continue;
+        }
+        const { records, ...head } = env;
+        for (const record of records) {
+          const a = inventory.accept(record);
+          if (!a.ok) throw new Error(a.error);
+          const value = JSON.stringify({ ...head, v: 1, record });
+          got.push({ ...m, key: a.value.key, value });
+        }
+      }
+    },
   });
   return { got, stop: () => handle.stop() };
 }
@@ -139,6 +157,7 @@ describe("inventory watcher against a scripted Kubernetes API", () => {
       kind: "local",
       produce: (t, m) => (refusals-- > 0 ? Promise.reject(new Error("broker down")) : bus.produce(t, m)),
       consume: (o) => bus.consume(o),
+      partitionCount: () => 1,
       healthy: () => bus.healthy(),
       close: async () => {},
     };

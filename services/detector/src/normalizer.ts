@@ -29,9 +29,14 @@ export function createNormalizer(deps: NormalizerDeps) {
     const aliasRows = [];
     const now = new Date().toISOString();
     for (const m of batches.flatMap((b) => b.messages)) {
-      const fail = (source: string, reason: string, payload: string) => {
+      // `index` is the record's place in a v2 envelope: each packed record gets its own dead-letter id
+      // (a v1 message keeps the id it always had).
+      const fail = (source: string, reason: string, payload: string, index?: number) => {
         dead.push({
-          id: stableId("dl", m.topic, m.partition, m.offset),
+          id:
+            index === undefined
+              ? stableId("dl", m.topic, m.partition, m.offset)
+              : stableId("dl", m.topic, m.partition, m.offset, index),
           time: now,
           stage: "normalizer",
           source,
@@ -47,8 +52,16 @@ export function createNormalizer(deps: NormalizerDeps) {
         fail("unknown", "envelope is not JSON", "");
         continue;
       }
+      // v1: one record in `record`; v2: the collector's packed `records` (several records bound for this
+      // partition), each handled exactly as a v1 record would be.
       const source = isObj(env) ? SourceName.safeParse(env.source) : undefined;
-      if (!isObj(env) || !source?.success || env.v !== 1) {
+      const packed = isObj(env) && env.v === 2;
+      if (
+        !isObj(env) ||
+        !source?.success ||
+        (env.v !== 1 && !packed) ||
+        (packed && !Array.isArray(env.records))
+      ) {
         fail("unknown", "unsupported envelope version or source", "");
         continue;
       }
@@ -60,28 +73,33 @@ export function createNormalizer(deps: NormalizerDeps) {
       const cluster =
         typeof env.cluster === "string" && env.cluster ? env.cluster : deps.config.default_cluster;
       const receivedAt = typeof env.received_at === "string" ? env.received_at : now;
-      let r: ReturnType<typeof parser.normalize>;
-      try {
-        r = parser.normalize(env.record, {
-          cluster,
-          receivedAt,
-          vaultAuthClusters: deps.config.vault.kubernetes_auth_clusters,
-        });
-      } catch {
-        // Parsers never throw by contract; a bug here must not stop the partition.
-        r = { ok: false, error: "parser failed on this record" };
-      }
-      if (!r.ok) {
-        // The collector already redacted the record; still run the parser's redaction defensively.
-        fail(source.data, r.error, preview(parser.redact ? parser.redact(env.record) : env.record));
-        continue;
-      }
-      if (r.value.skipped)
-        metrics.dropped.inc({ stage: "normalizer", source: source.data, reason: "skipped-stage" });
-      for (const e of r.value.events as NormalizedEvent[]) {
-        aliasRows.push(...resolver.resolve(e));
-        out.push({ key: e.identity_id, value: JSON.stringify(e) });
-        metrics.normalized.inc({ source: e.source });
+      const records: unknown[] = packed ? (env.records as unknown[]) : [env.record];
+      for (let i = 0; i < records.length; i++) {
+        const record = records[i];
+        const index = packed ? i : undefined;
+        let r: ReturnType<typeof parser.normalize>;
+        try {
+          r = parser.normalize(record, {
+            cluster,
+            receivedAt,
+            vaultAuthClusters: deps.config.vault.kubernetes_auth_clusters,
+          });
+        } catch {
+          // Parsers never throw by contract; a bug here must not stop the partition.
+          r = { ok: false, error: "parser failed on this record" };
+        }
+        if (!r.ok) {
+          // The collector already redacted the record; still run the parser's redaction defensively.
+          fail(source.data, r.error, preview(parser.redact ? parser.redact(record) : record), index);
+          continue;
+        }
+        if (r.value.skipped)
+          metrics.dropped.inc({ stage: "normalizer", source: source.data, reason: "skipped-stage" });
+        for (const e of r.value.events as NormalizedEvent[]) {
+          aliasRows.push(...resolver.resolve(e));
+          out.push({ key: e.identity_id, value: JSON.stringify(e) });
+          metrics.normalized.inc({ source: e.source });
+        }
       }
     }
     await Promise.all([
