@@ -63,6 +63,7 @@ async function scalar(query: string, query_params: Record<string, unknown> = {})
 describe("drop accounting", () => {
   it("1,000 bad records: every one counted with a labelled reason and stored as a dead letter", async () => {
     let goodSent = 0;
+    let goodOnBus = 0; // written to the raw topic directly, not acknowledged by the collector
     let acknowledged = 0;
     let rejectedByCollector = 0;
     const bad = { collector: 0, normalizer: 0, detector: 0 };
@@ -129,14 +130,24 @@ describe("drop accounting", () => {
         ...extra,
       });
     const rawBad = [];
-    for (let i = 0; i < 50; i++) {
+    for (let i = 0; i < 40; i++) {
       rawBad.push({ key: "x", value: `{"v":1,"source":"k8s-audit","record":${i}` }); // not JSON
-      rawBad.push({ key: "x", value: env(good(), { v: 2 }) }); // unknown envelope version
+      rawBad.push({ key: "x", value: env(good(), { v: 3 }) }); // unknown envelope version
       rawBad.push({ key: "x", value: env(good(), { source: "no-such-source" }) });
-      rawBad.push({ key: "x", value: env({ kind: "Event", apiVersion: "audit.k8s.io/v1" }) }); // does not normalize
+      // A packed (v2) envelope with two bad records among good ones: each bad record is dead-lettered on
+      // its own (own reason, own id), the good ones around them are stored.
+      const badA = { kind: "Event", apiVersion: "audit.k8s.io/v1" }; // does not normalize
+      const badB = 42; // not an object
+      const { record: _r, ...head } = JSON.parse(env(null));
+      rawBad.push({
+        key: "x",
+        value: JSON.stringify({ ...head, v: 2, records: [good(), badA, good(), badB] }),
+      });
+      goodSent += 2;
+      goodOnBus += 2;
     }
     await rt.bus!.produce(Topics.raw("k8s-audit"), rawBad);
-    bad.normalizer += rawBad.length;
+    bad.normalizer += rawBad.length + 40; // each packed envelope holds two bad records
 
     // Detector: 200 messages on the events topic that are not normalized events.
     const evBad = [];
@@ -193,7 +204,7 @@ describe("drop accounting", () => {
       counted_detector: counted.detector,
       collector_rejected: rejectedMetric,
     });
-    expect(acknowledged).toBe(goodSent);
+    expect(acknowledged).toBe(goodSent - goodOnBus);
     expect(rejectedByCollector).toBe(bad.collector);
     expect(rejectedMetric).toBe(bad.collector);
     expect(counted).toEqual(bad);
@@ -201,6 +212,14 @@ describe("drop accounting", () => {
     expect(deadRows).toBe(totalBad);
     expect(await deadByStage("collector")).toBe(bad.collector);
     expect(await deadByStage("normalizer")).toBe(bad.normalizer);
+    // Every dead letter has its own id, the packed records' included.
+    expect(await scalar("SELECT uniqExact(id) AS n FROM dead_letters")).toBe(totalBad);
+    // …and its own reason: not JSON, unsupported envelope, and the two packed bad records' two reasons.
+    expect(
+      await scalar("SELECT uniqExact(reason) AS n FROM dead_letters WHERE stage = {stage:String}", {
+        stage: "normalizer",
+      }),
+    ).toBe(4);
     expect(await deadByStage("detector")).toBe(bad.detector);
     expect(stored).toBe(goodSent);
     expect(storedRows).toBe(goodSent);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KafkaBus } from "../src/kafka-bus";
+import { partitionFor } from "../src/partitioner";
 import { type KafkaPeer, startKafkaPeer } from "../src/testing/mock-kafka";
 import type { ConsumedMessage } from "../src/types";
 
@@ -54,5 +55,49 @@ describe("KafkaBus over the Kafka protocol", () => {
     });
     expect(again.map((m) => JSON.parse(m.value).i)).toEqual([999]);
     await bus2.close();
+  }, 60_000);
+
+  it("knows a topic's partition count once it exists, and puts an explicitly placed message there", async () => {
+    const bus = new KafkaBus({ brokers: peer.brokers, clientId: "test-partitions" });
+    const topic = `${peer.prefix}.placed`;
+    try {
+      // Unknown before the topic exists; the first keyed produce auto-creates it.
+      expect(bus.partitionCount(topic)).toBeUndefined();
+      await bus.produce(topic, [{ key: "seed", value: "0" }]);
+      const deadline = Date.now() + 20_000;
+      let n = bus.partitionCount(topic);
+      while (n === undefined && Date.now() < deadline) {
+        await bus.refreshPartitions();
+        await new Promise((r) => setTimeout(r, 200));
+        n = bus.partitionCount(topic);
+      }
+      expect(n).toBeGreaterThan(1);
+      const partitions = n as number;
+      // Keyed messages land where partitionFor says, explicit partitions override the key.
+      const keys = Array.from({ length: 40 }, (_, i) => `principal-${i}`);
+      const other = (k: string) => (partitionFor(k, partitions) + 1) % partitions;
+      await bus.produce(topic, [
+        ...keys.map((key) => ({ key, value: `keyed:${key}` })),
+        ...keys.map((key) => ({ key, value: `placed:${key}`, partition: other(key) })),
+      ]);
+      const got: ConsumedMessage[] = [];
+      await new Promise<void>((resolve) => {
+        void bus.consume({
+          groupId: `${peer.prefix}-placed`,
+          topics: [topic],
+          handler: async (b) => {
+            got.push(...b.messages);
+            if (got.length >= 81) resolve();
+          },
+        });
+      });
+      for (const m of got) {
+        if (m.value.startsWith("keyed:")) expect(m.partition).toBe(partitionFor(m.key, partitions));
+        if (m.value.startsWith("placed:")) expect(m.partition).toBe(other(m.key));
+      }
+      expect(got.filter((m) => m.value.startsWith("placed:"))).toHaveLength(40);
+    } finally {
+      await bus.close();
+    }
   }, 60_000);
 });
