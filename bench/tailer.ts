@@ -1,14 +1,18 @@
 /**
  * File tailer → Kafka, lines/s, against rsyslog `imfile` → `omkafka` (Debian rsyslog + rsyslog-kafka)
  * reading the same audit log file (the kube-apiserver log backend's one-Event-per-line format) into the
- * same broker. Both are timed from start until the topic's high watermarks sum to the file's line count
- * (read through the Kafka admin API every 50 ms), with acks=all on both sides. Each run uses fresh
- * topics and fresh reader state, so both read the whole file from the beginning.
+ * same broker. Both are timed from start until every line is on the topic, with acks=all on both sides:
+ * rsyslog's topic holds one message per line, so there the topic's high watermarks must sum to the line
+ * count (read through the Kafka admin API every 50 ms); the tailer packs a batch's records per partition
+ * (v2 raw envelopes), so its topic is read by kcat from the beginning as it fills and the records in the
+ * envelopes are counted. Each run uses fresh topics and fresh reader state, so both read the whole file
+ * from the beginning.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { KafkaBus, prefixedBus } from "@identrail/bus";
 import { startKafkaPeer } from "@identrail/bus/testing";
 import { FileTailer } from "@identrail/collector";
@@ -61,6 +65,37 @@ async function main() {
       await sleep(50);
     }
   };
+  /**
+   * Resolves once `topic` holds LINES records, counted from the envelopes (v2: its `records`, else one),
+   * read by kcat as they arrive. kcat starts with the tailer and may create the topic itself
+   * (`allow.auto.create.topics`); `fetch.wait.max.ms=10` because the mock cluster otherwise parks every
+   * fetch at a partition's end for the full default 500 ms (see the kafka-consume bench).
+   */
+  const records = (topic: string, limitMs = 120_000) => {
+    const kcat = spawn(
+      "kcat",
+      [
+        ...["-b", peer.brokers.join(","), "-C", "-t", topic, "-o", "beginning", "-q", "-u"],
+        ...["-X", "allow.auto.create.topics=true", "-X", "fetch.wait.max.ms=10", "-f", "%s\\n"],
+      ],
+      { stdio: ["ignore", "pipe", "ignore"] },
+    );
+    let n = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${topic}: not all ${LINES} lines arrived`)), limitMs);
+      createInterface({ input: kcat.stdout! }).on("line", (line) => {
+        if (!line) return;
+        const env = JSON.parse(line);
+        n += env.v === 2 ? env.records.length : 1;
+        if (n >= LINES) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      kcat.once("exit", (code) => reject(new Error(`kcat exited (${code}) after ${n} records of ${topic}`)));
+    });
+    return done.finally(() => kcat.kill("SIGKILL"));
+  };
   const bus = new KafkaBus({ brokers: peer.brokers, clientId: "bench-tailer" });
   const config = parseConfig({ data_dir: dir, kafka: { brokers: peer.brokers } });
   const runs: number[] = [];
@@ -78,8 +113,9 @@ async function main() {
         pollMs: 50,
       });
       let t0 = performance.now();
+      const arrived = records(prefix + Topics.raw("k8s-audit"));
       tailer.start();
-      await until(prefix + Topics.raw("k8s-audit"));
+      await arrived;
       const tailRate = LINES / ((performance.now() - t0) / 1000);
       await tailer.stop();
 

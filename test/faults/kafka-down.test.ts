@@ -143,8 +143,12 @@ describe("Kafka unavailable", () => {
     const onTopic = new Map<string, number>();
     for (const line of stdout.split("\n")) {
       if (!line) continue;
-      const id = JSON.parse(line).record.auditID as string;
-      onTopic.set(id, (onTopic.get(id) ?? 0) + 1);
+      // v2 envelopes pack several records (one message per partition per request); v1 hold one.
+      const env = JSON.parse(line);
+      for (const r of env.v === 2 ? env.records : [env.record]) {
+        const id = r.auditID as string;
+        onTopic.set(id, (onTopic.get(id) ?? 0) + 1);
+      }
     }
     const missing = [...acknowledged].filter((id) => !onTopic.has(id)).length;
     const duplicates = [...onTopic.values()].reduce((s, n) => s + n - 1, 0);

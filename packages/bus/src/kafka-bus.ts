@@ -148,11 +148,12 @@ export class KafkaBus implements Bus {
   private partitionsAt = 0;
   private partitionsLookup: Promise<void> | undefined;
   private partitionsTried = 0;
+  private closed = false;
 
   /** Starts one metadata lookup unless one runs or one ran less than a second ago. */
   refreshPartitions(): Promise<void> {
     if (this.partitionsLookup) return this.partitionsLookup;
-    if (Date.now() - this.partitionsTried < 1000) return Promise.resolve();
+    if (this.closed || Date.now() - this.partitionsTried < 1000) return Promise.resolve();
     this.partitionsTried = Date.now();
     this.partitionsLookup = (async () => {
       try {
@@ -239,6 +240,9 @@ export class KafkaBus implements Bus {
   }
 
   async close() {
+    this.closed = true;
+    // A lookup in flight holds the admin client: let it finish (or fail) before disconnecting.
+    await this.partitionsLookup;
     for (const c of [...this.consumers]) {
       this.consumers.delete(c);
       await c.disconnect().catch(() => {});

@@ -11,6 +11,12 @@ import { logger } from "@identrail/core";
 import type { Batch, Bus, BusMessage, ConsumeOptions, ConsumerHandle } from "./types";
 
 const SEGMENT_MESSAGES = 50_000;
+/**
+ * Characters of values per handler call (at least one message), beside `maxBatch` messages: counting
+ * messages alone stops bounding a round once a message can pack hundreds of records (the collector's v2
+ * raw envelopes, up to ~256 KB each). 4 Mi leaves a full 2,000-message batch of ~1 KB events as it was.
+ */
+const BATCH_MAX_CHARS = 4 * 1024 * 1024;
 
 interface TopicState {
   dir: string;
@@ -166,7 +172,11 @@ export class LocalBus implements Bus {
         });
         continue;
       }
-      const end = Math.min(head, from + max);
+      let end = from + 1;
+      for (let chars = t.messages[from - t.base].value.length; end < Math.min(head, from + max); end++) {
+        chars += t.messages[end - t.base].value.length;
+        if (chars > BATCH_MAX_CHARS) break;
+      }
       const batch: Batch = {
         topic: topicName,
         partition: 0,
