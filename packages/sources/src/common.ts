@@ -30,8 +30,12 @@ export function setOwn(o: Obj, k: string, v: unknown): void {
 }
 
 /**
- * Deep copy of JSON-like data in which `replace(key, value, path)` may substitute any value
- * (return `undefined` to keep recursing). Too-deep subtrees are replaced, never recursed into.
+ * JSON-like data in which `replace(key, value, depth)` may substitute any value (return `undefined` to keep
+ * recursing). Too-deep subtrees are replaced, never recursed into. Copy on write: an array or plain object
+ * in which nothing is substituted is returned as it is (shared with the input), and one that changes is
+ * copied once, when its first substitution is found — the JSON is the same as a full deep copy's, without
+ * copying every header map and request body of every record (the result is serialized, never mutated).
+ * Objects with another prototype are still copied into plain objects, as before.
  */
 export function mapDeep(
   v: unknown,
@@ -39,14 +43,37 @@ export function mapDeep(
   depth = 0,
 ): unknown {
   if (depth > MAX_DEPTH) return "[redacted: too deep]";
-  if (Array.isArray(v)) return v.map((x) => mapDeep(x, replace, depth + 1));
-  if (!isObj(v)) return v;
-  const out: Obj = {};
-  for (const k of Object.keys(v)) {
-    const r = replace(k, v[k], depth);
-    setOwn(out, k, r !== undefined ? r : mapDeep(v[k], replace, depth + 1));
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      const y = mapDeep(x, replace, depth + 1);
+      if (y === x) continue;
+      if (out === undefined) out = v.slice();
+      out[i] = y;
+    }
+    return out ?? v;
   }
-  return out;
+  if (!isObj(v)) return v;
+  if (Object.getPrototypeOf(v) !== Object.prototype) {
+    const copy: Obj = {};
+    for (const k of Object.keys(v)) {
+      const r = replace(k, v[k], depth);
+      setOwn(copy, k, r !== undefined ? r : mapDeep(v[k], replace, depth + 1));
+    }
+    return copy;
+  }
+  let out: Obj | undefined;
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    const r = replace(k, x, depth);
+    const y = r !== undefined ? r : mapDeep(x, replace, depth + 1);
+    if (y === x) continue;
+    // Spread keeps every key in place (own enumerable keys in Object.keys order, `__proto__` as an own key).
+    if (out === undefined) out = { ...v };
+    setOwn(out, k, y);
+  }
+  return out ?? v;
 }
 
 /** Replaces the values of keys for which `isSecret(key)` holds, anywhere in the tree. */

@@ -53,8 +53,8 @@ const PROPERTY_KEEP = [
 ];
 
 export function redactAzureRecord(r: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   const p = obj(r.properties);
   if (p) out.properties = redactKeys(pick(p, PROPERTY_KEEP), isCredentialKey);
   else delete out.properties;

@@ -84,8 +84,8 @@ function validate(r: unknown): string | null {
 
 /** Secret values never appear in CloudTrail by design; this guards against a future field or a forged record. */
 export function redactCloudTrail(r: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   for (const k of ["requestParameters", "responseElements", "additionalEventData", "serviceEventDetails"]) {
     if (k in out) out[k] = redactKeys(out[k], isCredentialKey);
   }

@@ -90,12 +90,11 @@ export function redactGcpEntry(r: Obj): Obj {
     }
     return { ...r, protoPayload: p };
   }
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   const p = obj(r.protoPayload);
   if (p) {
-    const q: Obj = {};
-    for (const k of Object.keys(p)) setOwn(q, k, p[k]);
+    const q: Obj = { ...p };
     if (isObj(q.request)) q.request = redactKeys(pick(q.request, REQUEST_KEEP), isCredentialKey);
     else delete q.request;
     if (isObj(q.response)) q.response = redactKeys(pick(q.response, REQUEST_KEEP), isCredentialKey);

@@ -61,8 +61,8 @@ function redactHeaders(h: unknown): unknown {
 }
 
 export function redactMinio(r: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   for (const k of ["requestHeader", "responseHeader", "requestQuery"])
     if (k in out) out[k] = redactHeaders(out[k]);
   return out;

@@ -156,8 +156,8 @@ function check(r: unknown): { error: string } | { time: string } {
 const QUERY_SECRETS =
   /([?&](?:X-Amz-Signature|X-Amz-Security-Token|Signature|x-amz-security-token)=)[^&\s]*/gi;
 export function redactS3Record(r: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   if (typeof out.request_uri === "string")
     out.request_uri = out.request_uri.replace(QUERY_SECRETS, `$1${REDACTED}`);
   if (typeof out.referer === "string") out.referer = out.referer.replace(QUERY_SECRETS, `$1${REDACTED}`);

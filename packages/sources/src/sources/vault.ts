@@ -64,8 +64,8 @@ function redactAuth(a: unknown): unknown {
 }
 
 export function redactVault(r: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   if ("auth" in out) out.auth = redactAuth(out.auth);
   const req = obj(r.request);
   if (req) {
