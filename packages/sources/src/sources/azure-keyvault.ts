@@ -27,15 +27,21 @@ function unwrap(doc: unknown, depth = 0): unknown[] {
   return [doc];
 }
 
-function validate(r: unknown): string | null {
+/** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
+function shapeError(r: unknown): string | null {
   if (!isObj(r)) return "record is not a JSON object";
   if (r.category !== undefined && r.category !== "AuditEvent") return "category is not AuditEvent";
   if (typeof r.operationName !== "string" || r.operationName === "") return "missing operationName";
   if (r.identity !== undefined && r.identity !== null && !isObj(r.identity))
     return "identity is not an object";
-  const t = eventTime(r.time);
-  if ("error" in t) return t.error;
   return null;
+}
+
+function validate(r: unknown): string | null {
+  const invalid = shapeError(r);
+  if (invalid) return invalid;
+  const t = eventTime((r as Obj).time);
+  return "error" in t ? t.error : null;
 }
 
 const PROPERTY_KEEP = [
@@ -115,7 +121,8 @@ export function normalizeAzureRecord(
   cluster: string,
   receivedAt: string,
 ): NormalizedEvent | { error: string } {
-  const invalid = validate(r);
+  // The timestamp is parsed once, here, instead of in validate and again after it.
+  const invalid = shapeError(r);
   if (invalid) return { error: invalid };
   const t = eventTime(r.time);
   if ("error" in t) return { error: t.error };

@@ -44,7 +44,8 @@ function unwrap(doc: unknown, depth = 0): unknown[] {
   return [doc];
 }
 
-function validate(r: unknown): string | null {
+/** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
+function shapeError(r: unknown): string | null {
   if (r instanceof Undecodable) return r.reason;
   if (!isObj(r)) return "record is not a JSON object";
   const p = obj(r.protoPayload);
@@ -54,9 +55,14 @@ function validate(r: unknown): string | null {
     return "unsupported protoPayload @type (want google.cloud.audit.AuditLog)";
   if (typeof p.methodName !== "string" || p.methodName === "") return "missing protoPayload.methodName";
   if (typeof r.insertId !== "string" || r.insertId === "") return "missing insertId";
-  const t = eventTime(r.timestamp);
-  if ("error" in t) return t.error;
   return null;
+}
+
+function validate(r: unknown): string | null {
+  const invalid = shapeError(r);
+  if (invalid) return invalid;
+  const t = eventTime((r as Obj).timestamp);
+  return "error" in t ? t.error : null;
 }
 
 /** request fields that name the target and never carry a value. */
@@ -255,7 +261,8 @@ export function normalizeGcpEntry(
     if ("error" in n || "skipped" in n) return n;
     return [n];
   }
-  const invalid = validate(r);
+  // The timestamp is parsed once, here, instead of in validate and again after it.
+  const invalid = shapeError(r);
   if (invalid) return { error: invalid };
   const t = eventTime(r.timestamp);
   if ("error" in t) return { error: t.error };

@@ -32,7 +32,8 @@ function unwrap(doc: unknown, depth = 0): unknown[] {
   return Array.isArray(doc) ? doc.flatMap((d) => unwrap(d, depth + 1)) : [doc];
 }
 
-function validate(r: unknown): string | null {
+/** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
+function shapeError(r: unknown): string | null {
   if (!isObj(r)) return "record is not a JSON object";
   // MinIO writes "1"; a shipper that re-types numeric-looking strings sends 1.
   if (r.version !== undefined && !VERSIONS.has(String(r.version)))
@@ -40,9 +41,14 @@ function validate(r: unknown): string | null {
   const api = obj(r.api);
   if (!api) return "missing api";
   if (typeof api.name !== "string" || api.name === "") return "missing api.name";
-  const t = eventTime(r.time);
-  if ("error" in t) return t.error;
   return null;
+}
+
+function validate(r: unknown): string | null {
+  const invalid = shapeError(r);
+  if (invalid) return invalid;
+  const t = eventTime((r as Obj).time);
+  return "error" in t ? t.error : null;
 }
 
 /** SigV4: keep `Credential=<key>/…` (an identifier), drop the signature. */
@@ -112,7 +118,8 @@ export function normalizeMinio(
   cluster: string,
   receivedAt: string,
 ): NormalizedEvent | { error: string } {
-  const invalid = validate(r);
+  // The timestamp is parsed once, here, instead of in validate and again after it.
+  const invalid = shapeError(r);
   if (invalid) return { error: invalid };
   const t = eventTime(r.time);
   if ("error" in t) return { error: t.error };

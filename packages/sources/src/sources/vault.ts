@@ -24,7 +24,8 @@ function unwrap(doc: unknown): unknown[] {
   return Array.isArray(doc) ? doc : [doc];
 }
 
-function validate(r: unknown): string | null {
+/** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
+function shapeError(r: unknown): string | null {
   if (!isObj(r)) return "record is not a JSON object";
   const type = r.type;
   if (typeof type !== "string") return "missing type";
@@ -35,9 +36,14 @@ function validate(r: unknown): string | null {
   if (typeof req.path !== "string") return "missing request.path";
   if (typeof req.operation !== "string") return "missing request.operation";
   if (r.auth !== undefined && r.auth !== null && !isObj(r.auth)) return "auth is not an object";
-  const t = eventTime(r.time);
-  if ("error" in t) return t.error;
   return null;
+}
+
+function validate(r: unknown): string | null {
+  const invalid = shapeError(r);
+  if (invalid) return invalid;
+  const t = eventTime((r as Obj).time);
+  return "error" in t ? t.error : null;
 }
 
 /** Keeps HMACs; any other scalar under a data/secret subtree is replaced (it may be a plaintext value). */
@@ -159,7 +165,8 @@ export function normalizeVault(
   receivedAt: string,
   authClusters?: Readonly<Record<string, string>>,
 ): NormalizedEvent | { error: string } | { skipped: string } {
-  const invalid = validate(r);
+  // The timestamp is parsed once, here, instead of in validate and again after it.
+  const invalid = shapeError(r);
   if (invalid) return { error: invalid };
   const t = eventTime(r.time);
   if ("error" in t) return { error: t.error };
