@@ -46,17 +46,42 @@ function validate(r: unknown): string | null {
   return "error" in t ? t.error : null;
 }
 
-/** Keeps HMACs; any other scalar under a data/secret subtree is replaced (it may be a plaintext value). */
+/**
+ * Keeps HMACs; any other scalar under a data/secret subtree is replaced (it may be a plaintext value).
+ * Copy on write: an all-HMAC array or plain object (the default audit device setting) is returned as it
+ * is, one with something to replace is copied once; other objects are copied into plain objects.
+ */
 function scrubNonHmac(v: unknown, depth = 0): unknown {
   if (typeof v === "string") return v.startsWith(HMAC_PREFIX) ? v : REDACTED;
   if (typeof v === "number") return REDACTED;
   if (v === null || typeof v === "boolean") return v;
   if (depth > 64) return REDACTED;
-  if (Array.isArray(v)) return v.map((x) => scrubNonHmac(x, depth + 1));
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      const y = scrubNonHmac(x, depth + 1);
+      if (y === x) continue;
+      if (out === undefined) out = v.slice();
+      out[i] = y;
+    }
+    return out ?? v;
+  }
   if (!isObj(v)) return REDACTED;
-  const out: Obj = {};
-  for (const k of Object.keys(v)) setOwn(out, k, scrubNonHmac(v[k], depth + 1));
-  return out;
+  if (Object.getPrototypeOf(v) !== Object.prototype) {
+    const copy: Obj = {};
+    for (const k of Object.keys(v)) setOwn(copy, k, scrubNonHmac(v[k], depth + 1));
+    return copy;
+  }
+  let out: Obj | undefined;
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    const y = scrubNonHmac(x, depth + 1);
+    if (y === x) continue;
+    if (out === undefined) out = { ...v };
+    setOwn(out, k, y);
+  }
+  return out ?? v;
 }
 const hmacOnly = (v: unknown) =>
   typeof v === "string" && !v.startsWith(HMAC_PREFIX) && v !== "" ? REDACTED : v;
@@ -64,6 +89,8 @@ const hmacOnly = (v: unknown) =>
 /** Token fields inside an auth block: a raw client token is a live credential. */
 function redactAuth(a: unknown): unknown {
   if (!isObj(a)) return a;
+  // Kept as it is when the token is already an HMAC (or absent), as in every default audit entry.
+  if (Object.getPrototypeOf(a) === Object.prototype && hmacOnly(a.client_token) === a.client_token) return a;
   const out: Obj = { ...a };
   if ("client_token" in out) out.client_token = hmacOnly(out.client_token);
   return out;
