@@ -76,9 +76,14 @@ export function mapDeep(
   return out ?? v;
 }
 
-/** Replaces the values of keys for which `isSecret(key)` holds, anywhere in the tree. */
+/** Replaces the values of keys for which `isSecret(key.toLowerCase())` holds, anywhere in the tree. */
 export function redactKeys(v: unknown, isSecret: (lowerKey: string) => boolean): unknown {
+  // The credential list, which every parser uses, is matched without lower-casing a copy of each key.
+  if (isSecret === isCredentialKey) return mapDeep(v, redactCredential);
   return mapDeep(v, (k, val) => (val !== null && isSecret(k.toLowerCase()) ? REDACTED : undefined));
+}
+function redactCredential(k: string, val: unknown): unknown {
+  return val !== null && isCredentialKeyAnyCase(k) ? REDACTED : undefined;
 }
 
 /** Shallow copy keeping only `keys` (own properties only). */
@@ -122,6 +127,34 @@ const SECRET_KEY_NAMES = new Set([
 ]);
 export function isCredentialKey(lowerKey: string): boolean {
   return SECRET_KEY_NAMES.has(lowerKey);
+}
+
+/** The credential names by length (all ASCII lower case). */
+const SECRET_BY_LENGTH: string[][] = [];
+for (const name of SECRET_KEY_NAMES) (SECRET_BY_LENGTH[name.length] ??= []).push(name);
+
+/**
+ * `isCredentialKey(key.toLowerCase())` without the lower-cased copy and its hash, which cost more than the
+ * rest of a header map's redaction: the key is compared with the names of its length, ASCII letters folded.
+ * Exact for every key: toLowerCase maps ASCII letters as done here and leaves other ASCII alone, and a
+ * non-ASCII character either lower-cases to something that is not ASCII (so the key cannot match) or, like
+ * U+212A KELVIN SIGN → "k", to one ASCII letter — such keys take the toLowerCase path.
+ */
+export function isCredentialKeyAnyCase(key: string): boolean {
+  const names = key.length < SECRET_BY_LENGTH.length ? SECRET_BY_LENGTH[key.length] : undefined;
+  if (names === undefined) return false;
+  for (let j = 0; j < names.length; j++) {
+    const name = names[j];
+    let i = 0;
+    for (; i < key.length; i++) {
+      let c = key.charCodeAt(i);
+      if (c > 127) return isCredentialKey(key.toLowerCase());
+      if (c >= 65 && c <= 90) c += 32;
+      if (c !== name.charCodeAt(i)) break;
+    }
+    if (i === key.length) return true;
+  }
+  return false;
 }
 
 const clip = (s: string | undefined, max: number) =>

@@ -12,7 +12,7 @@ import type { NormalizedEvent, Verb } from "@identrail/schema";
 import {
   attrSetter,
   finishEvent,
-  isCredentialKey,
+  isCredentialKeyAnyCase,
   lookup,
   mapDeep,
   outcomeOf,
@@ -60,9 +60,8 @@ function redactAuthorization(v: unknown): unknown {
 
 function redactHeaders(h: unknown): unknown {
   return mapDeep(h, (k, v) => {
-    const lk = k.toLowerCase();
-    if (lk === "authorization") return redactAuthorization(v);
-    return isCredentialKey(lk) ? REDACTED : undefined;
+    if (!isCredentialKeyAnyCase(k)) return undefined;
+    return k.toLowerCase() === "authorization" ? redactAuthorization(v) : REDACTED;
   });
 }
 
