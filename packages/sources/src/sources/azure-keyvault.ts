@@ -22,9 +22,19 @@ import { decodeJsonOrNdjson, eventTime, isObj, num, type Obj, obj, str } from ".
 
 function unwrap(doc: unknown, depth = 0): unknown[] {
   if (depth > 3) return [doc];
-  if (Array.isArray(doc)) return doc.flatMap((d) => unwrap(d, depth + 1));
-  if (isObj(doc) && Array.isArray(doc.records)) return doc.records.flatMap((d) => unwrap(d, depth + 1));
-  return [doc];
+  const list = Array.isArray(doc) ? doc : isObj(doc) && Array.isArray(doc.records) ? doc.records : undefined;
+  if (list === undefined) return [doc];
+  // What `list.flatMap((d) => unwrap(d, depth + 1))` returns (holes skipped), without flatMap's
+  // per-call setup, which cost as much as the rest of decode for a diagnostic-settings blob of one record.
+  const out: unknown[] = [];
+  for (let i = 0; i < list.length; i++) {
+    if (!(i in list)) continue;
+    const d = list[i];
+    if (depth + 1 <= 3 && (Array.isArray(d) || (isObj(d) && Array.isArray(d.records)))) {
+      for (const x of unwrap(d, depth + 1)) out.push(x);
+    } else out.push(d);
+  }
+  return out;
 }
 
 /** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
