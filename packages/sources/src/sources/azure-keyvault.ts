@@ -7,16 +7,7 @@
  */
 import { err, humanAlias, ok, stableId } from "@identrail/core";
 import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
-import {
-  attrSetter,
-  finishEvent,
-  isCredentialKey,
-  pick,
-  redactKeys,
-  setOwn,
-  TOO_DEEP,
-  tooDeep,
-} from "../common";
+import { attrSetter, finishEvent, isCredentialKey, pick, redactKeys, TOO_DEEP, tooDeep } from "../common";
 import type { SourceParser } from "../types";
 import { decodeJsonOrNdjson, eventTime, isObj, num, type Obj, obj, str } from "../util";
 

@@ -23,7 +23,6 @@ import {
   lookup,
   redactKeys,
   safeDecodeUri,
-  setOwn,
   TOO_DEEP,
   tooDeep,
   Undecodable,

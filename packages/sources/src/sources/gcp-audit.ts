@@ -23,7 +23,6 @@ import {
   lookup,
   pick,
   redactKeys,
-  setOwn,
   TOO_DEEP,
   tooDeep,
   Undecodable,

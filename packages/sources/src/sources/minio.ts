@@ -18,7 +18,6 @@ import {
   outcomeOf,
   REDACTED,
   safeDecodeUri,
-  setOwn,
   TOO_DEEP,
   tooDeep,
 } from "../common";
