@@ -129,6 +129,21 @@ export function isCredentialKey(lowerKey: string): boolean {
   return SECRET_KEY_NAMES.has(lowerKey);
 }
 
+/**
+ * `key.toLowerCase() === lower` for an ASCII lower-case `lower`, without lower-casing a copy of the key
+ * (exact for the reasons given at isCredentialKeyAnyCase; a key with non-ASCII characters is lower-cased).
+ */
+export function equalsLowerAscii(key: string, lower: string): boolean {
+  if (key.length !== lower.length) return false;
+  for (let i = 0; i < key.length; i++) {
+    let c = key.charCodeAt(i);
+    if (c > 127) return key.toLowerCase() === lower;
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** The credential names by length (all ASCII lower case). */
 const SECRET_BY_LENGTH: string[][] = [];
 for (const name of SECRET_KEY_NAMES) (SECRET_BY_LENGTH[name.length] ??= []).push(name);

@@ -4,9 +4,17 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { isCredentialKey, isCredentialKeyAnyCase } from "../src/common";
+import { equalsLowerAscii, isCredentialKey, isCredentialKeyAnyCase } from "../src/common";
 
-const NAMES = ["password", "Authorization", "X-Amz-Security-Token", "token", "SessionToken", "set-cookie"];
+const NAMES = [
+  "password",
+  "X-Amz-Copy-Source",
+  "Authorization",
+  "X-Amz-Security-Token",
+  "token",
+  "SessionToken",
+  "set-cookie",
+];
 const reference = (k: string) => isCredentialKey(k.toLowerCase());
 
 describe("isCredentialKeyAnyCase", () => {
@@ -24,6 +32,8 @@ describe("isCredentialKeyAnyCase", () => {
     fc.assert(
       fc.property(fc.oneof(variant, fc.string(), fc.string({ unit: "binary", maxLength: 24 })), (k) => {
         expect(isCredentialKeyAnyCase(k)).toBe(reference(k));
+        for (const name of ["authorization", "token", "x-amz-copy-source"])
+          expect(equalsLowerAscii(k, name)).toBe(k.toLowerCase() === name);
       }),
       { numRuns: 20_000 },
     );

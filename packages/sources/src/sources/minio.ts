@@ -11,6 +11,7 @@ import { err, ok, stableId } from "@identrail/core";
 import type { NormalizedEvent, Verb } from "@identrail/schema";
 import {
   attrSetter,
+  equalsLowerAscii,
   finishEvent,
   isCredentialKeyAnyCase,
   lookup,
@@ -107,7 +108,7 @@ const VERBS: Record<string, Verb> = {
 function headerOf(h: Obj | undefined, name: string): string | undefined {
   if (!h) return undefined;
   const lower = name.toLowerCase();
-  for (const k of Object.keys(h)) if (k.toLowerCase() === lower) return str(h[k], 3000);
+  for (const k of Object.keys(h)) if (equalsLowerAscii(k, lower)) return str(h[k], 3000);
   return undefined;
 }
 
