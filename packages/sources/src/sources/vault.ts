@@ -15,7 +15,7 @@ import { err, k8sServiceAccountId, ok, parseServiceAccountUsername, stableId } f
 import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
 import { attrSetter, finishEvent, lookup, REDACTED, setOwn, TOO_DEEP, tooDeep } from "../common";
 import type { SourceParser } from "../types";
-import { decodeJsonOrNdjson, eventTime, isObj, type Obj, obj, str, strArr } from "../util";
+import { commaList, decodeJsonOrNdjson, eventTime, isObj, type Obj, obj, str, strArr } from "../util";
 
 const HMAC_PREFIX = "hmac-sha256:";
 const ENTRY_TYPES = new Set(["request", "response"]);
@@ -250,9 +250,10 @@ export function normalizeVault(
   put("mount_point", mountPoint);
   put("mount_accessor", str(req.mount_accessor));
   put("namespace", str(obj(req.namespace)?.path) ?? str(obj(req.namespace)?.id));
-  put("policies", strArr(auth?.policies).join(","));
-  put("token_policies", strArr(auth?.token_policies).join(","));
-  put("identity_policies", strArr(auth?.identity_policies).join(","));
+  const policies = strArr(auth?.policies);
+  put("policies", commaList(policies));
+  put("token_policies", commaList(strArr(auth?.token_policies)));
+  put("identity_policies", commaList(strArr(auth?.identity_policies)));
   put("token_type", str(auth?.token_type));
   put("entity_id", entityId);
   put("auth_role", str(meta?.role, 256));
@@ -275,7 +276,7 @@ export function normalizeVault(
       type,
       display_name: displayName,
       uid: entityId,
-      groups: strArr(auth?.policies),
+      groups: policies,
       credential_id: accessor,
       links,
       attrs: actorAttrs,
