@@ -384,6 +384,11 @@ interface EventBase {
   status: number;
   reason: string;
   attrs: Record<string, string>;
+  /**
+   * Whether the record yields one event, which then takes `attrs` itself. Several events (a batch) each
+   * get a copy, since each adds its own keys; a copy that then grows costs a map transition per key.
+   */
+  oneEvent: boolean;
 }
 
 /**
@@ -427,7 +432,7 @@ function baseEvent(
     bytes_in: 0,
     bytes_out: 0,
     raw_ref: c.eventID,
-    attrs: { ...c.attrs },
+    attrs: c.oneEvent ? c.attrs : { ...c.attrs },
   };
 }
 
@@ -479,6 +484,7 @@ export function normalizeCloudTrail(
     status,
     reason: errorCode ? (errorMessage ? `${errorCode}: ${errorMessage}` : errorCode) : "",
     attrs,
+    oneEvent: true,
   };
   if (eventSource === "secretsmanager.amazonaws.com") {
     const [verb, type] = lookup(SM_VERBS, eventName) ?? [verbFromName(eventName), "secret"];
@@ -492,6 +498,7 @@ export function normalizeCloudTrail(
         finishEvent(baseEvent(c, `aws-secretsmanager://${account}/${region}/*`, type, verb, undefined, 0)),
       ];
     }
+    c.oneEvent = ids.length === 1;
     return ids.map((id, i) => {
       const s = secretRef(id, account, region);
       const e = baseEvent(
