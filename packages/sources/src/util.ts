@@ -208,15 +208,20 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
     const line = lines[i].trim();
     if (line === "") continue;
     let r = safeJsonParse(line);
-    const brace = line.indexOf("{");
-    if ("error" in r && brace > 0) {
-      const rest = safeJsonParse(line.slice(brace));
-      if ("value" in rest) r = rest;
+    if ("error" in r) {
+      const brace = line.indexOf("{");
+      if (brace > 0) {
+        const rest = safeJsonParse(line.slice(brace));
+        if ("value" in rest) r = rest;
+      }
     }
     if ("value" in r) {
       // Scalars (a lone `"x"` or `1` line of a pretty-printed object) do not count as framed records.
       if (typeof r.value === "object" && r.value !== null) parsedLines++;
-      records.push(...unwrap(r.value));
+      const values = unwrap(r.value);
+      // One record per line is the usual case: a plain push, not a spread call.
+      if (values.length === 1) records.push(values[0]);
+      else records.push(...values);
     }
     // No payload: an unparseable line cannot be redacted, so it is never stored.
     else errors.push({ index: i, reason: lines.length === 1 ? r.error : `line ${i + 1}: ${r.error}` });
