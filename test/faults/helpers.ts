@@ -4,6 +4,7 @@
  * line every fault test prints.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { Kafka, logLevel } from "kafkajs";
@@ -32,8 +33,11 @@ export function figureLine(name: string, f: Figures) {
 
 export interface PausablePeer {
   brokers: string[];
-  /** Freezes the broker process (it keeps its sockets and data but answers nothing). */
-  pause(): void;
+  /**
+   * Freezes the broker process (it keeps its sockets and data but answers nothing); resolves once every
+   * process of the peer's group is seen stopped, so nothing sent afterwards can be answered.
+   */
+  pause(): Promise<void>;
   resume(): void;
   stop(): Promise<void>;
 }
@@ -74,7 +78,12 @@ export async function startPausablePeer(brokers = 1): Promise<PausablePeer> {
   };
   return {
     brokers: list,
-    pause: () => signal("SIGSTOP"),
+    pause: async () => {
+      signal("SIGSTOP");
+      // kill(2) only queues the signal: on a loaded machine a broker thread can still answer for a moment.
+      // Wait until /proc shows every process of the group in state T (stopped), see proc(5).
+      await waitFor(async () => groupStopped(child.pid!), 5000, 5);
+    },
     resume: () => signal("SIGCONT"),
     stop: async () => {
       if (child.exitCode !== null) return;
@@ -84,6 +93,26 @@ export async function startPausablePeer(brokers = 1): Promise<PausablePeer> {
       await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
     },
   };
+}
+
+/** True when every process whose process group is `pgid` is stopped (state T in /proc/<pid>/stat). */
+function groupStopped(pgid: number): boolean {
+  let found = 0;
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${d}/stat`, "utf8");
+    } catch {
+      continue;
+    }
+    // Fields after the parenthesised command name: state, ppid, pgrp, …
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(f[2]) !== pgid) continue;
+    found++;
+    if (f[0] !== "T") return false;
+  }
+  return found > 0;
 }
 
 export async function freePort(): Promise<number> {

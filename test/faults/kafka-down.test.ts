@@ -101,7 +101,7 @@ describe("Kafka unavailable", () => {
         if (b === Math.floor(BATCHES / 2)) {
           // Freeze the broker and measure how the collector answers a request meanwhile. The broker comes
           // back after the first answer (or after OUTAGE_MS), as a restarted broker would.
-          peer.pause();
+          await peer.pause();
           outage = true;
           const resume = setTimeout(() => {
             peer.resume();

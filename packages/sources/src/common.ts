@@ -30,8 +30,12 @@ export function setOwn(o: Obj, k: string, v: unknown): void {
 }
 
 /**
- * Deep copy of JSON-like data in which `replace(key, value, path)` may substitute any value
- * (return `undefined` to keep recursing). Too-deep subtrees are replaced, never recursed into.
+ * JSON-like data in which `replace(key, value, depth)` may substitute any value (return `undefined` to keep
+ * recursing). Too-deep subtrees are replaced, never recursed into. Copy on write: an array or plain object
+ * in which nothing is substituted is returned as it is (shared with the input), and one that changes is
+ * copied once, when its first substitution is found — the JSON is the same as a full deep copy's, without
+ * copying every header map and request body of every record (the result is serialized, never mutated).
+ * Objects with another prototype are still copied into plain objects, as before.
  */
 export function mapDeep(
   v: unknown,
@@ -39,19 +43,47 @@ export function mapDeep(
   depth = 0,
 ): unknown {
   if (depth > MAX_DEPTH) return "[redacted: too deep]";
-  if (Array.isArray(v)) return v.map((x) => mapDeep(x, replace, depth + 1));
-  if (!isObj(v)) return v;
-  const out: Obj = {};
-  for (const k of Object.keys(v)) {
-    const r = replace(k, v[k], depth);
-    setOwn(out, k, r !== undefined ? r : mapDeep(v[k], replace, depth + 1));
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      const y = mapDeep(x, replace, depth + 1);
+      if (y === x) continue;
+      if (out === undefined) out = v.slice();
+      out[i] = y;
+    }
+    return out ?? v;
   }
-  return out;
+  if (!isObj(v)) return v;
+  if (Object.getPrototypeOf(v) !== Object.prototype) {
+    const copy: Obj = {};
+    for (const k of Object.keys(v)) {
+      const r = replace(k, v[k], depth);
+      setOwn(copy, k, r !== undefined ? r : mapDeep(v[k], replace, depth + 1));
+    }
+    return copy;
+  }
+  let out: Obj | undefined;
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    const r = replace(k, x, depth);
+    const y = r !== undefined ? r : mapDeep(x, replace, depth + 1);
+    if (y === x) continue;
+    // Spread keeps every key in place (own enumerable keys in Object.keys order, `__proto__` as an own key).
+    if (out === undefined) out = { ...v };
+    setOwn(out, k, y);
+  }
+  return out ?? v;
 }
 
-/** Replaces the values of keys for which `isSecret(key)` holds, anywhere in the tree. */
+/** Replaces the values of keys for which `isSecret(key.toLowerCase())` holds, anywhere in the tree. */
 export function redactKeys(v: unknown, isSecret: (lowerKey: string) => boolean): unknown {
+  // The credential list, which every parser uses, is matched without lower-casing a copy of each key.
+  if (isSecret === isCredentialKey) return mapDeep(v, redactCredential);
   return mapDeep(v, (k, val) => (val !== null && isSecret(k.toLowerCase()) ? REDACTED : undefined));
+}
+function redactCredential(k: string, val: unknown): unknown {
+  return val !== null && isCredentialKeyAnyCase(k) ? REDACTED : undefined;
 }
 
 /** Shallow copy keeping only `keys` (own properties only). */
@@ -95,6 +127,49 @@ const SECRET_KEY_NAMES = new Set([
 ]);
 export function isCredentialKey(lowerKey: string): boolean {
   return SECRET_KEY_NAMES.has(lowerKey);
+}
+
+/**
+ * `key.toLowerCase() === lower` for an ASCII lower-case `lower`, without lower-casing a copy of the key
+ * (exact for the reasons given at isCredentialKeyAnyCase; a key with non-ASCII characters is lower-cased).
+ */
+export function equalsLowerAscii(key: string, lower: string): boolean {
+  if (key.length !== lower.length) return false;
+  for (let i = 0; i < key.length; i++) {
+    let c = key.charCodeAt(i);
+    if (c > 127) return key.toLowerCase() === lower;
+    if (c >= 65 && c <= 90) c += 32;
+    if (c !== lower.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/** The credential names by length (all ASCII lower case). */
+const SECRET_BY_LENGTH: string[][] = [];
+for (const name of SECRET_KEY_NAMES) (SECRET_BY_LENGTH[name.length] ??= []).push(name);
+
+/**
+ * `isCredentialKey(key.toLowerCase())` without the lower-cased copy and its hash, which cost more than the
+ * rest of a header map's redaction: the key is compared with the names of its length, ASCII letters folded.
+ * Exact for every key: toLowerCase maps ASCII letters as done here and leaves other ASCII alone, and a
+ * non-ASCII character either lower-cases to something that is not ASCII (so the key cannot match) or, like
+ * U+212A KELVIN SIGN → "k", to one ASCII letter — such keys take the toLowerCase path.
+ */
+export function isCredentialKeyAnyCase(key: string): boolean {
+  const names = key.length < SECRET_BY_LENGTH.length ? SECRET_BY_LENGTH[key.length] : undefined;
+  if (names === undefined) return false;
+  for (let j = 0; j < names.length; j++) {
+    const name = names[j];
+    let i = 0;
+    for (; i < key.length; i++) {
+      let c = key.charCodeAt(i);
+      if (c > 127) return isCredentialKey(key.toLowerCase());
+      if (c >= 65 && c <= 90) c += 32;
+      if (c !== name.charCodeAt(i)) break;
+    }
+    if (i === key.length) return true;
+  }
+  return false;
 }
 
 const clip = (s: string | undefined, max: number) =>

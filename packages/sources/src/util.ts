@@ -78,9 +78,10 @@ function two(v: string, i: number): number {
 /**
  * `Date.parse(v)` for the shape most sources write — RFC 3339 in UTC (`Z` or `±00:00`), seconds precision
  * or up to 9 fraction digits — read field by field (Date.parse plus a regex cost more than the rest of the
- * time handling). Only where no field can roll over or be rejected: month 1–12, day 1–28 (Feb 30 becomes
- * Mar 2), hour 0–23 (24:00 is the next day), minute and second 0–59, year ≥ 1000. Returns undefined for
- * anything else, which then goes through Date.parse. V8 truncates the fraction to milliseconds, as done here.
+ * time handling). Only where no field can roll over or be rejected: month 1–12, day 1 to the month's length
+ * (Feb 30 becomes Mar 2; days 29–31 are a tenth of real timestamps, so they stay on this path), hour 0–23
+ * (24:00 is the next day), minute and second 0–59, year ≥ 1000. Returns undefined for anything else, which
+ * then goes through Date.parse. V8 truncates the fraction to milliseconds, as done here.
  */
 function isoUtcMs(v: string): number | undefined {
   const n = v.length;
@@ -100,8 +101,9 @@ function isoUtcMs(v: string): number | undefined {
   const h = two(v, 11);
   const mi = two(v, 14);
   const s = two(v, 17);
-  if (yh < 10 || yl < 0 || mo < 1 || mo > 12 || d < 1 || d > 28 || h < 0 || h > 23 || mi < 0 || mi > 59)
+  if (yh < 10 || yl < 0 || mo < 1 || mo > 12 || d < 1 || h < 0 || h > 23 || mi < 0 || mi > 59)
     return undefined;
+  if (d > 28 && d > monthDays(yh * 100 + yl, mo)) return undefined;
   if (s < 0 || s > 59) return undefined;
   // Zone: "Z" or "+00:00" / "-00:00" at the end.
   let end: number;
@@ -127,6 +129,12 @@ function isoUtcMs(v: string): number | undefined {
     else if (end === 22) frac *= 10;
   }
   return ((daysFromCivil(yh * 100 + yl, mo, d) * 24 + h) * 60 + mi) * 60_000 + s * 1000 + frac;
+}
+
+/** Days in `month` (1–12) of proleptic Gregorian `year`. */
+function monthDays(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
 /**
@@ -200,15 +208,20 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
     const line = lines[i].trim();
     if (line === "") continue;
     let r = safeJsonParse(line);
-    const brace = line.indexOf("{");
-    if ("error" in r && brace > 0) {
-      const rest = safeJsonParse(line.slice(brace));
-      if ("value" in rest) r = rest;
+    if ("error" in r) {
+      const brace = line.indexOf("{");
+      if (brace > 0) {
+        const rest = safeJsonParse(line.slice(brace));
+        if ("value" in rest) r = rest;
+      }
     }
     if ("value" in r) {
       // Scalars (a lone `"x"` or `1` line of a pretty-printed object) do not count as framed records.
       if (typeof r.value === "object" && r.value !== null) parsedLines++;
-      records.push(...unwrap(r.value));
+      const values = unwrap(r.value);
+      // One record per line is the usual case: a plain push, not a spread call.
+      if (values.length === 1) records.push(values[0]);
+      else records.push(...values);
     }
     // No payload: an unparseable line cannot be redacted, so it is never stored.
     else errors.push({ index: i, reason: lines.length === 1 ? r.error : `line ${i + 1}: ${r.error}` });

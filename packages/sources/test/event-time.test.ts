@@ -61,6 +61,14 @@ describe("eventTime", () => {
 
   it("rolls over like Date does where the fields overflow", () => {
     expect(eventTime("2026-02-30T00:00:00Z", NOW)).toEqual({ time: "2026-03-02T00:00:00.000Z" });
+    expect(eventTime("2025-02-29T00:00:00Z", NOW)).toEqual({ time: "2025-03-01T00:00:00.000Z" });
+    expect(eventTime("2100-02-29T00:00:00Z", Date.UTC(2200, 0))).toEqual({
+      time: "2100-03-01T00:00:00.000Z",
+    });
+    expect(eventTime("2026-04-31T00:00:00Z", NOW)).toEqual({ time: "2026-05-01T00:00:00.000Z" });
+    expect(eventTime("2024-02-29T19:39:25.744431903Z", NOW)).toEqual({ time: "2024-02-29T19:39:25.744Z" });
+    expect(eventTime("2000-02-29T00:00:00Z", NOW)).toEqual({ time: "2000-02-29T00:00:00.000Z" });
+    expect(eventTime("2021-12-31T23:59:59.9Z", NOW)).toEqual({ time: "2021-12-31T23:59:59.900Z" });
     expect(eventTime("2026-01-31T24:00:00Z", NOW)).toEqual({ time: "2026-02-01T00:00:00.000Z" });
     expect(eventTime("2026-01-01T10:00:00.123456789Z", NOW)).toEqual({ time: "2026-01-01T10:00:00.123Z" });
     expect(eventTime("2026-01-01T10:00:00.1Z", NOW)).toEqual({ time: "2026-01-01T10:00:00.100Z" });

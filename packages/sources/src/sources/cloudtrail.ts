@@ -23,7 +23,6 @@ import {
   lookup,
   redactKeys,
   safeDecodeUri,
-  setOwn,
   TOO_DEEP,
   tooDeep,
   Undecodable,
@@ -67,7 +66,8 @@ function unwrap(doc: unknown, depth = 0): unknown[] {
   return [doc];
 }
 
-function validate(r: unknown): string | null {
+/** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
+function shapeError(r: unknown): string | null {
   if (r instanceof Undecodable) return r.reason;
   if (!isObj(r)) return "record is not a JSON object";
   const v = r.eventVersion;
@@ -77,15 +77,20 @@ function validate(r: unknown): string | null {
   if (typeof r.eventSource !== "string" || r.eventSource === "") return "missing eventSource";
   if (!isObj(r.userIdentity)) return "missing userIdentity";
   if (typeof r.eventID !== "string" || r.eventID === "") return "missing eventID";
-  const t = eventTime(r.eventTime);
-  if ("error" in t) return t.error;
   return null;
+}
+
+function validate(r: unknown): string | null {
+  const invalid = shapeError(r);
+  if (invalid) return invalid;
+  const t = eventTime((r as Obj).eventTime);
+  return "error" in t ? t.error : null;
 }
 
 /** Secret values never appear in CloudTrail by design; this guards against a future field or a forged record. */
 export function redactCloudTrail(r: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   for (const k of ["requestParameters", "responseElements", "additionalEventData", "serviceEventDetails"]) {
     if (k in out) out[k] = redactKeys(out[k], isCredentialKey);
   }
@@ -365,12 +370,79 @@ function statusFor(errorCode: string): number {
   return 400;
 }
 
+/** What every event of one record shares (computed once per record, not once per event). */
+interface EventBase {
+  eventID: string;
+  time: string;
+  receivedAt: string;
+  cluster: string;
+  actor: ActorInfo;
+  eventName: string;
+  srcIp: string;
+  userAgent: string;
+  errorCode: string;
+  status: number;
+  reason: string;
+  attrs: Record<string, string>;
+  /**
+   * Whether the record yields one event, which then takes `attrs` itself. Several events (a batch) each
+   * get a copy, since each adds its own keys; a copy that then grows costs a map transition per key.
+   */
+  oneEvent: boolean;
+}
+
+/**
+ * The i-th event of a record. A module-level function rather than a closure per record: tsx/esbuild's
+ * keepNames wraps every named closure in a `__name` defineProperty call, which costs more than the event.
+ */
+function baseEvent(
+  c: EventBase,
+  uri: string,
+  type: string,
+  verb: Verb,
+  name: string | undefined,
+  i: number,
+): NormalizedEvent {
+  const actor = c.actor;
+  return {
+    id: i === 0 ? stableId("cloudtrail", c.eventID) : stableId("cloudtrail", c.eventID, i),
+    class_uid: 6003,
+    source: "cloudtrail",
+    time: c.time,
+    received_at: c.receivedAt,
+    cluster: c.cluster,
+    identity_id: "",
+    actor: {
+      principal: actor.principal,
+      type: actor.type,
+      groups: [],
+      credential_id: actor.credential,
+      session: actor.session,
+      links: actor.links,
+      attrs: actor.attrs,
+    },
+    operation: c.eventName,
+    verb,
+    resource: { uri, type, name },
+    src_ip: c.srcIp,
+    user_agent: c.userAgent,
+    outcome: c.errorCode ? "failure" : "success",
+    status_code: c.status,
+    reason: c.reason,
+    bytes_in: 0,
+    bytes_out: 0,
+    raw_ref: c.eventID,
+    attrs: c.oneEvent ? c.attrs : { ...c.attrs },
+  };
+}
+
 export function normalizeCloudTrail(
   r: Obj,
   cluster: string,
   receivedAt: string,
 ): NormalizedEvent[] | { error: string } {
-  const invalid = validate(r);
+  // The timestamp is parsed once, here, instead of in validate and again after it.
+  const invalid = shapeError(r);
   if (invalid) return { error: invalid };
   const t = eventTime(r.eventTime);
   if ("error" in t) return { error: t.error };
@@ -399,43 +471,21 @@ export function normalizeCloudTrail(
   put("tls_host", str(obj(r.tlsDetails)?.clientProvidedHostHeader, 512));
   put("session_credential_from_console", str(r.sessionCredentialFromConsole, 16));
 
-  const base = (
-    uri: string,
-    type: string,
-    verb: Verb,
-    name: string | undefined,
-    i: number,
-  ): NormalizedEvent => ({
-    id: i === 0 ? stableId("cloudtrail", eventID) : stableId("cloudtrail", eventID, i),
-    class_uid: 6003,
-    source: "cloudtrail",
+  const c: EventBase = {
+    eventID,
     time: t.time,
-    received_at: receivedAt,
+    receivedAt,
     cluster,
-    identity_id: "",
-    actor: {
-      principal: actor.principal,
-      type: actor.type,
-      groups: [],
-      credential_id: actor.credential,
-      session: actor.session,
-      links: actor.links,
-      attrs: actor.attrs,
-    },
-    operation: eventName,
-    verb,
-    resource: { uri, type, name },
-    src_ip: str(r.sourceIPAddress, 128) ?? "",
-    user_agent: str(r.userAgent, 2048) ?? "",
-    outcome: errorCode ? "failure" : "success",
-    status_code: status,
+    actor,
+    eventName,
+    srcIp: str(r.sourceIPAddress, 128) ?? "",
+    userAgent: str(r.userAgent, 2048) ?? "",
+    errorCode,
+    status,
     reason: errorCode ? (errorMessage ? `${errorCode}: ${errorMessage}` : errorCode) : "",
-    bytes_in: 0,
-    bytes_out: 0,
-    raw_ref: eventID,
-    attrs: { ...attrs },
-  });
-
+    attrs,
+    oneEvent: true,
+  };
   if (eventSource === "secretsmanager.amazonaws.com") {
     const [verb, type] = lookup(SM_VERBS, eventName) ?? [verbFromName(eventName), "secret"];
     const ids = eventName === "BatchGetSecretValue" ? strArr(req?.secretIdList, 64) : [];
@@ -444,11 +494,21 @@ export function normalizeCloudTrail(
     if (one) ids.push(one);
     if (ids.length === 0) {
       // ListSecrets, or a batch by filters: the whole account/region's secrets are the target.
-      return [finishEvent(base(`aws-secretsmanager://${account}/${region}/*`, type, verb, undefined, 0))];
+      return [
+        finishEvent(baseEvent(c, `aws-secretsmanager://${account}/${region}/*`, type, verb, undefined, 0)),
+      ];
     }
+    c.oneEvent = ids.length === 1;
     return ids.map((id, i) => {
       const s = secretRef(id, account, region);
-      const e = base(`aws-secretsmanager://${s.account}/${s.region}/${s.name}`, type, verb, s.name, i);
+      const e = baseEvent(
+        c,
+        `aws-secretsmanager://${s.account}/${s.region}/${s.name}`,
+        type,
+        verb,
+        s.name,
+        i,
+      );
       if (id.startsWith("arn:")) e.attrs.secret_arn = id;
       if (ids.length > 1) e.attrs.batch_size = String(ids.length);
       return finishEvent(e);
@@ -472,7 +532,8 @@ export function normalizeCloudTrail(
         }
       }
     }
-    const e = base(
+    const e = baseEvent(
+      c,
       `s3://${bucket}/${key ?? ""}`,
       key ? "object" : "bucket",
       verb,
@@ -492,7 +553,8 @@ export function normalizeCloudTrail(
     const role = awsRoleAlias(session);
     const m = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)\//.exec(session);
     const roleArn = m ? `arn:${m[1]}:iam::${m[2]}:role/${m[3]}` : undefined;
-    const e = base(
+    const e = baseEvent(
+      c,
       roleArn ?? `aws://${eventSource}/${eventName}`,
       roleArn ? "role" : "api",
       "auth",
@@ -510,7 +572,8 @@ export function normalizeCloudTrail(
       eventName.startsWith("AssumeRole") || eventName === "GetFederationToken"
         ? "auth"
         : verbFromName(eventName);
-    const e = base(
+    const e = baseEvent(
+      c,
       roleArn ?? `aws://${eventSource}/${eventName}`,
       roleArn ? "role" : "api",
       verb,
@@ -524,7 +587,9 @@ export function normalizeCloudTrail(
   }
 
   return [
-    finishEvent(base(`aws://${eventSource}/${eventName}`, "api", verbFromName(eventName), undefined, 0)),
+    finishEvent(
+      baseEvent(c, `aws://${eventSource}/${eventName}`, "api", verbFromName(eventName), undefined, 0),
+    ),
   ];
 }
 

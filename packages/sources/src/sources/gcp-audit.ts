@@ -23,7 +23,6 @@ import {
   lookup,
   pick,
   redactKeys,
-  setOwn,
   TOO_DEEP,
   tooDeep,
   Undecodable,
@@ -44,7 +43,8 @@ function unwrap(doc: unknown, depth = 0): unknown[] {
   return [doc];
 }
 
-function validate(r: unknown): string | null {
+/** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
+function shapeError(r: unknown): string | null {
   if (r instanceof Undecodable) return r.reason;
   if (!isObj(r)) return "record is not a JSON object";
   const p = obj(r.protoPayload);
@@ -54,9 +54,14 @@ function validate(r: unknown): string | null {
     return "unsupported protoPayload @type (want google.cloud.audit.AuditLog)";
   if (typeof p.methodName !== "string" || p.methodName === "") return "missing protoPayload.methodName";
   if (typeof r.insertId !== "string" || r.insertId === "") return "missing insertId";
-  const t = eventTime(r.timestamp);
-  if ("error" in t) return t.error;
   return null;
+}
+
+function validate(r: unknown): string | null {
+  const invalid = shapeError(r);
+  if (invalid) return invalid;
+  const t = eventTime((r as Obj).timestamp);
+  return "error" in t ? t.error : null;
 }
 
 /** request fields that name the target and never carry a value. */
@@ -90,12 +95,11 @@ export function redactGcpEntry(r: Obj): Obj {
     }
     return { ...r, protoPayload: p };
   }
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   const p = obj(r.protoPayload);
   if (p) {
-    const q: Obj = {};
-    for (const k of Object.keys(p)) setOwn(q, k, p[k]);
+    const q: Obj = { ...p };
     if (isObj(q.request)) q.request = redactKeys(pick(q.request, REQUEST_KEEP), isCredentialKey);
     else delete q.request;
     if (isObj(q.response)) q.response = redactKeys(pick(q.response, REQUEST_KEEP), isCredentialKey);
@@ -256,7 +260,8 @@ export function normalizeGcpEntry(
     if ("error" in n || "skipped" in n) return n;
     return [n];
   }
-  const invalid = validate(r);
+  // The timestamp is parsed once, here, instead of in validate and again after it.
+  const invalid = shapeError(r);
   if (invalid) return { error: invalid };
   const t = eventTime(r.timestamp);
   if ("error" in t) return { error: t.error };

@@ -11,14 +11,14 @@ import { err, ok, stableId } from "@identrail/core";
 import type { NormalizedEvent, Verb } from "@identrail/schema";
 import {
   attrSetter,
+  equalsLowerAscii,
   finishEvent,
-  isCredentialKey,
+  isCredentialKeyAnyCase,
   lookup,
   mapDeep,
   outcomeOf,
   REDACTED,
   safeDecodeUri,
-  setOwn,
   TOO_DEEP,
   tooDeep,
 } from "../common";
@@ -32,7 +32,8 @@ function unwrap(doc: unknown, depth = 0): unknown[] {
   return Array.isArray(doc) ? doc.flatMap((d) => unwrap(d, depth + 1)) : [doc];
 }
 
-function validate(r: unknown): string | null {
+/** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
+function shapeError(r: unknown): string | null {
   if (!isObj(r)) return "record is not a JSON object";
   // MinIO writes "1"; a shipper that re-types numeric-looking strings sends 1.
   if (r.version !== undefined && !VERSIONS.has(String(r.version)))
@@ -40,9 +41,14 @@ function validate(r: unknown): string | null {
   const api = obj(r.api);
   if (!api) return "missing api";
   if (typeof api.name !== "string" || api.name === "") return "missing api.name";
-  const t = eventTime(r.time);
-  if ("error" in t) return t.error;
   return null;
+}
+
+function validate(r: unknown): string | null {
+  const invalid = shapeError(r);
+  if (invalid) return invalid;
+  const t = eventTime((r as Obj).time);
+  return "error" in t ? t.error : null;
 }
 
 /** SigV4: keep `Credential=<key>/…` (an identifier), drop the signature. */
@@ -54,15 +60,14 @@ function redactAuthorization(v: unknown): unknown {
 
 function redactHeaders(h: unknown): unknown {
   return mapDeep(h, (k, v) => {
-    const lk = k.toLowerCase();
-    if (lk === "authorization") return redactAuthorization(v);
-    return isCredentialKey(lk) ? REDACTED : undefined;
+    if (!isCredentialKeyAnyCase(k)) return undefined;
+    return k.toLowerCase() === "authorization" ? redactAuthorization(v) : REDACTED;
   });
 }
 
 export function redactMinio(r: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   for (const k of ["requestHeader", "responseHeader", "requestQuery"])
     if (k in out) out[k] = redactHeaders(out[k]);
   return out;
@@ -103,7 +108,7 @@ const VERBS: Record<string, Verb> = {
 function headerOf(h: Obj | undefined, name: string): string | undefined {
   if (!h) return undefined;
   const lower = name.toLowerCase();
-  for (const k of Object.keys(h)) if (k.toLowerCase() === lower) return str(h[k], 3000);
+  for (const k of Object.keys(h)) if (equalsLowerAscii(k, lower)) return str(h[k], 3000);
   return undefined;
 }
 
@@ -112,7 +117,8 @@ export function normalizeMinio(
   cluster: string,
   receivedAt: string,
 ): NormalizedEvent | { error: string } {
-  const invalid = validate(r);
+  // The timestamp is parsed once, here, instead of in validate and again after it.
+  const invalid = shapeError(r);
   if (invalid) return { error: invalid };
   const t = eventTime(r.time);
   if ("error" in t) return { error: t.error };

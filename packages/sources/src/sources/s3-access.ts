@@ -156,8 +156,8 @@ function check(r: unknown): { error: string } | { time: string } {
 const QUERY_SECRETS =
   /([?&](?:X-Amz-Signature|X-Amz-Security-Token|Signature|x-amz-security-token)=)[^&\s]*/gi;
 export function redactS3Record(r: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   if (typeof out.request_uri === "string")
     out.request_uri = out.request_uri.replace(QUERY_SECRETS, `$1${REDACTED}`);
   if (typeof out.referer === "string") out.referer = out.referer.replace(QUERY_SECRETS, `$1${REDACTED}`);
@@ -206,6 +206,14 @@ function decodeKey(k: string): string {
   return safeDecodeUri(k.replace(/\+/g, " "));
 }
 
+/**
+ * `str(r[k], max)`. Module-level: a closure over `r` per record gets a `__name` defineProperty call from
+ * tsx/esbuild's keepNames each time it is created.
+ */
+function field(r: Obj, k: string, max = 2048): string | undefined {
+  return str(r[k], max);
+}
+
 export function normalizeS3(
   r: Obj,
   cluster: string,
@@ -213,12 +221,11 @@ export function normalizeS3(
 ): NormalizedEvent | { error: string } {
   const t = check(r);
   if ("error" in t) return { error: t.error };
-  const s = (k: string, max = 2048) => str(r[k], max);
-  const bucket = s("bucket", 256) as string;
-  const op = s("operation", 128) as string;
-  const requester = s("requester", 1024) ?? "";
+  const bucket = field(r, "bucket", 256) as string;
+  const op = field(r, "operation", 128) as string;
+  const requester = field(r, "requester", 1024) ?? "";
   const { links, type } = requesterAlias(requester, bucket);
-  const rawKey = s("key", 3000);
+  const rawKey = field(r, "key", 3000);
   const key = rawKey ? decodeKey(rawKey) : undefined;
   const status = nonNegInt(r.http_status);
   const verb = verbOf(op);
@@ -244,13 +251,13 @@ export function normalizeS3(
     "referer",
     "host_id",
   ] as const) {
-    put(f, s(f));
+    put(f, field(r, f));
   }
   put("bucket", bucket);
-  const requestId = s("request_id", 256) ?? "";
+  const requestId = field(r, "request_id", 256) ?? "";
   return finishEvent({
     // A copy logs REST.COPY.OBJECT_GET and REST.COPY.OBJECT under one request id; the operation and key tell them apart.
-    id: stableId("s3-access", requestId, op, rawKey ?? "", s("time", 64) ?? ""),
+    id: stableId("s3-access", requestId, op, rawKey ?? "", field(r, "time", 64) ?? ""),
     class_uid: 6003,
     source: "s3-access",
     time: t.time,
@@ -261,11 +268,11 @@ export function normalizeS3(
     operation: op,
     verb,
     resource: { uri: `s3://${bucket}/${key ?? ""}`, type: key ? "object" : "bucket", name: key ?? bucket },
-    src_ip: s("remote_ip", 128) ?? "",
-    user_agent: s("user_agent") ?? "",
+    src_ip: field(r, "remote_ip", 128) ?? "",
+    user_agent: field(r, "user_agent") ?? "",
     outcome: outcomeOf(status),
     status_code: status,
-    reason: status >= 400 ? (s("error_code", 256) ?? "") : "",
+    reason: status >= 400 ? (field(r, "error_code", 256) ?? "") : "",
     // Bytes sent is the response body; for uploads the object size is what came in.
     bytes_in: verb === "write" ? objectSize : 0,
     bytes_out: nonNegInt(r.bytes_sent),

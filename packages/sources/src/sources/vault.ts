@@ -15,7 +15,7 @@ import { err, k8sServiceAccountId, ok, parseServiceAccountUsername, stableId } f
 import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
 import { attrSetter, finishEvent, lookup, REDACTED, setOwn, TOO_DEEP, tooDeep } from "../common";
 import type { SourceParser } from "../types";
-import { decodeJsonOrNdjson, eventTime, isObj, type Obj, obj, str, strArr } from "../util";
+import { commaList, decodeJsonOrNdjson, eventTime, isObj, type Obj, obj, str, strArr } from "../util";
 
 const HMAC_PREFIX = "hmac-sha256:";
 const ENTRY_TYPES = new Set(["request", "response"]);
@@ -24,7 +24,8 @@ function unwrap(doc: unknown): unknown[] {
   return Array.isArray(doc) ? doc : [doc];
 }
 
-function validate(r: unknown): string | null {
+/** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
+function shapeError(r: unknown): string | null {
   if (!isObj(r)) return "record is not a JSON object";
   const type = r.type;
   if (typeof type !== "string") return "missing type";
@@ -35,22 +36,52 @@ function validate(r: unknown): string | null {
   if (typeof req.path !== "string") return "missing request.path";
   if (typeof req.operation !== "string") return "missing request.operation";
   if (r.auth !== undefined && r.auth !== null && !isObj(r.auth)) return "auth is not an object";
-  const t = eventTime(r.time);
-  if ("error" in t) return t.error;
   return null;
 }
 
-/** Keeps HMACs; any other scalar under a data/secret subtree is replaced (it may be a plaintext value). */
+function validate(r: unknown): string | null {
+  const invalid = shapeError(r);
+  if (invalid) return invalid;
+  const t = eventTime((r as Obj).time);
+  return "error" in t ? t.error : null;
+}
+
+/**
+ * Keeps HMACs; any other scalar under a data/secret subtree is replaced (it may be a plaintext value).
+ * Copy on write: an all-HMAC array or plain object (the default audit device setting) is returned as it
+ * is, one with something to replace is copied once; other objects are copied into plain objects.
+ */
 function scrubNonHmac(v: unknown, depth = 0): unknown {
   if (typeof v === "string") return v.startsWith(HMAC_PREFIX) ? v : REDACTED;
   if (typeof v === "number") return REDACTED;
   if (v === null || typeof v === "boolean") return v;
   if (depth > 64) return REDACTED;
-  if (Array.isArray(v)) return v.map((x) => scrubNonHmac(x, depth + 1));
+  if (Array.isArray(v)) {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < v.length; i++) {
+      const x = v[i];
+      const y = scrubNonHmac(x, depth + 1);
+      if (y === x) continue;
+      if (out === undefined) out = v.slice();
+      out[i] = y;
+    }
+    return out ?? v;
+  }
   if (!isObj(v)) return REDACTED;
-  const out: Obj = {};
-  for (const k of Object.keys(v)) setOwn(out, k, scrubNonHmac(v[k], depth + 1));
-  return out;
+  if (Object.getPrototypeOf(v) !== Object.prototype) {
+    const copy: Obj = {};
+    for (const k of Object.keys(v)) setOwn(copy, k, scrubNonHmac(v[k], depth + 1));
+    return copy;
+  }
+  let out: Obj | undefined;
+  for (const k of Object.keys(v)) {
+    const x = v[k];
+    const y = scrubNonHmac(x, depth + 1);
+    if (y === x) continue;
+    if (out === undefined) out = { ...v };
+    setOwn(out, k, y);
+  }
+  return out ?? v;
 }
 const hmacOnly = (v: unknown) =>
   typeof v === "string" && !v.startsWith(HMAC_PREFIX) && v !== "" ? REDACTED : v;
@@ -58,14 +89,16 @@ const hmacOnly = (v: unknown) =>
 /** Token fields inside an auth block: a raw client token is a live credential. */
 function redactAuth(a: unknown): unknown {
   if (!isObj(a)) return a;
+  // Kept as it is when the token is already an HMAC (or absent), as in every default audit entry.
+  if (Object.getPrototypeOf(a) === Object.prototype && hmacOnly(a.client_token) === a.client_token) return a;
   const out: Obj = { ...a };
   if ("client_token" in out) out.client_token = hmacOnly(out.client_token);
   return out;
 }
 
 export function redactVault(r: Obj): Obj {
-  const out: Obj = {};
-  for (const k of Object.keys(r)) setOwn(out, k, r[k]);
+  // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
+  const out: Obj = { ...r };
   if ("auth" in out) out.auth = redactAuth(out.auth);
   const req = obj(r.request);
   if (req) {
@@ -159,7 +192,8 @@ export function normalizeVault(
   receivedAt: string,
   authClusters?: Readonly<Record<string, string>>,
 ): NormalizedEvent | { error: string } | { skipped: string } {
-  const invalid = validate(r);
+  // The timestamp is parsed once, here, instead of in validate and again after it.
+  const invalid = shapeError(r);
   if (invalid) return { error: invalid };
   const t = eventTime(r.time);
   if ("error" in t) return { error: t.error };
@@ -216,9 +250,10 @@ export function normalizeVault(
   put("mount_point", mountPoint);
   put("mount_accessor", str(req.mount_accessor));
   put("namespace", str(obj(req.namespace)?.path) ?? str(obj(req.namespace)?.id));
-  put("policies", strArr(auth?.policies).join(","));
-  put("token_policies", strArr(auth?.token_policies).join(","));
-  put("identity_policies", strArr(auth?.identity_policies).join(","));
+  const policies = strArr(auth?.policies);
+  put("policies", commaList(policies));
+  put("token_policies", commaList(strArr(auth?.token_policies)));
+  put("identity_policies", commaList(strArr(auth?.identity_policies)));
   put("token_type", str(auth?.token_type));
   put("entity_id", entityId);
   put("auth_role", str(meta?.role, 256));
@@ -241,7 +276,7 @@ export function normalizeVault(
       type,
       display_name: displayName,
       uid: entityId,
-      groups: strArr(auth?.policies),
+      groups: policies,
       credential_id: accessor,
       links,
       attrs: actorAttrs,
