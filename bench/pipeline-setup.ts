@@ -5,9 +5,10 @@ import { join } from "node:path";
 import type { ClickHouseClient } from "@clickhouse/client";
 import { KafkaBus } from "@identrail/bus";
 import { startKafkaPeer } from "@identrail/bus/testing";
+import { ingestText } from "@identrail/collector";
 import { parseConfig } from "@identrail/config";
 import { startDetector } from "@identrail/detector";
-import { Topics } from "@identrail/schema";
+import { k8sAudit } from "@identrail/sources";
 import { createStoreClient, migrate } from "@identrail/store";
 import type { Traffic } from "./gen/traffic";
 
@@ -41,14 +42,14 @@ export async function startPipeline(
     count,
     /** Raw k8s envelopes as the collector publishes them. */
     async produce(items: ReturnType<Traffic["k8sEvent"]>[], cluster = "prod") {
-      const receivedAt = new Date().toISOString();
-      await bus.produce(
-        Topics.raw("k8s-audit"),
-        items.map((e) => ({
-          key: e.user.username,
-          value: JSON.stringify({ v: 1, source: "k8s-audit", cluster, received_at: receivedAt, record: e }),
-        })),
+      // The collector's own path minus HTTP: decode, accept, redact, pack per partition, produce (acks=all).
+      const r = await ingestText(
+        { bus, config },
+        k8sAudit,
+        JSON.stringify({ apiVersion: "audit.k8s.io/v1", kind: "EventList", items }),
+        cluster,
       );
+      if (r.accepted !== items.length) throw new Error(`collector accepted ${r.accepted} of ${items.length}`);
     },
     async stop() {
       await detector.stop();
