@@ -3,19 +3,19 @@
  * reading the same audit log file (the kube-apiserver log backend's one-Event-per-line format) into the
  * same broker. Both are timed from start until every line is on the topic, with acks=all on both sides:
  * rsyslog's topic holds one message per line, so there the topic's high watermarks must sum to the line
- * count (read through the Kafka admin API every 50 ms); the tailer packs a batch's records per partition
- * (v2 raw envelopes), so its topic is read by kcat from the beginning as it fills and the records in the
- * envelopes are counted. Each run uses fresh topics and fresh reader state, so both read the whole file
+ * count; the tailer packs a batch's records per partition (v2 raw envelopes), so there every line must be
+ * acknowledged (`identrail_tailer_lines_total`) and the high watermarks must sum to the messages that
+ * carry them. Both read through the Kafka admin API every 50 ms, off the reader's critical path (reading
+ * the topic back on the tailer's own thread to count records would slow the thing measured). Each run uses fresh topics and fresh reader state, so both read the whole file
  * from the beginning.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { KafkaBus, prefixedBus } from "@identrail/bus";
+import { type Bus, KafkaBus, prefixedBus } from "@identrail/bus";
 import { startKafkaPeer } from "@identrail/bus/testing";
-import { FileTailer } from "@identrail/collector";
+import { FileTailer, tailerMetrics } from "@identrail/collector";
 import { parseConfig } from "@identrail/config";
 import { Topics } from "@identrail/schema";
 import { k8sAudit } from "@identrail/sources";
@@ -58,43 +58,15 @@ async function main() {
       return 0;
     }
   };
+  /** identrail_tailer_lines_total: lines the tailers read and the bus acknowledged. */
+  const linesAcked = async () =>
+    (await tailerMetrics.lines.get()).values.reduce((sum, v) => sum + v.value, 0);
   const until = async (topic: string, limitMs = 120_000) => {
     const end = performance.now() + limitMs;
     while ((await high(topic)) < LINES) {
       if (performance.now() > end) throw new Error(`${topic}: not all ${LINES} lines arrived`);
       await sleep(50);
     }
-  };
-  /**
-   * Resolves once `topic` holds LINES records, counted from the envelopes (v2: its `records`, else one),
-   * read by kcat as they arrive. kcat starts with the tailer and may create the topic itself
-   * (`allow.auto.create.topics`); `fetch.wait.max.ms=10` because the mock cluster otherwise parks every
-   * fetch at a partition's end for the full default 500 ms (see the kafka-consume bench).
-   */
-  const records = (topic: string, limitMs = 120_000) => {
-    const kcat = spawn(
-      "kcat",
-      [
-        ...["-b", peer.brokers.join(","), "-C", "-t", topic, "-o", "beginning", "-q", "-u"],
-        ...["-X", "allow.auto.create.topics=true", "-X", "fetch.wait.max.ms=10", "-f", "%s\\n"],
-      ],
-      { stdio: ["ignore", "pipe", "ignore"] },
-    );
-    let n = 0;
-    const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${topic}: not all ${LINES} lines arrived`)), limitMs);
-      createInterface({ input: kcat.stdout! }).on("line", (line) => {
-        if (!line) return;
-        const env = JSON.parse(line);
-        n += env.v === 2 ? env.records.length : 1;
-        if (n >= LINES) {
-          clearTimeout(timer);
-          resolve();
-        }
-      });
-      kcat.once("exit", (code) => reject(new Error(`kcat exited (${code}) after ${n} records of ${topic}`)));
-    });
-    return done.finally(() => kcat.kill("SIGKILL"));
   };
   const bus = new KafkaBus({ brokers: peer.brokers, clientId: "bench-tailer" });
   const config = parseConfig({ data_dir: dir, kafka: { brokers: peer.brokers } });
@@ -104,24 +76,41 @@ async function main() {
   try {
     for (let i = 0; i < RUNS + 1; i++) {
       const prefix = `tail${i}.`;
+      const topic = prefix + Topics.raw("k8s-audit");
+      // Messages the tailer handed to Kafka on its topic and Kafka acknowledged (acks=all).
+      let messages = 0;
+      const inner = prefixedBus(bus, prefix);
+      const counting: Bus = {
+        ...inner,
+        produce: async (t, msgs) => {
+          await inner.produce(t, msgs);
+          if (prefix + t === topic) messages += msgs.length;
+        },
+      };
+      const lines0 = await linesAcked();
       const tailer = new FileTailer({
         path: file,
         parser: k8sAudit,
         cluster: "prod",
-        deps: { bus: prefixedBus(bus, prefix), config },
+        deps: { bus: counting, config },
         stateDir: mkdtempSync(join(dir, "state-")),
         pollMs: 50,
       });
       let t0 = performance.now();
-      const arrived = records(prefix + Topics.raw("k8s-audit"));
       tailer.start();
-      await arrived;
+      // Same stop condition and polling as rsyslog's below: every line acknowledged, and the topic's high
+      // watermarks (admin API, every 50 ms) summing to the messages that carry them.
+      const end = performance.now() + 120_000;
+      while ((await linesAcked()) - lines0 < LINES || (await high(topic)) < messages) {
+        if (performance.now() > end) throw new Error(`${topic}: not all ${LINES} lines arrived`);
+        await sleep(50);
+      }
       const tailRate = LINES / ((performance.now() - t0) / 1000);
       await tailer.stop();
 
       const work = mkdtempSync(join(dir, "rsyslog-"));
       const conf = join(work, "rsyslog.conf");
-      const topic = `rsyslog-${i}`;
+      const rsTopic = `rsyslog-${i}`;
       writeFileSync(
         conf,
         [
@@ -130,12 +119,12 @@ async function main() {
           'module(load="omkafka")',
           'template(name="raw" type="string" string="%msg%")',
           `input(type="imfile" file="${file}" tag="audit" ruleset="k" freshStartTail="off")`,
-          `ruleset(name="k" queue.type="LinkedList" queue.size="100000") { action(type="omkafka" broker=[${peer.brokers.map((b) => `"${b}"`).join(",")}] topic="${topic}" template="raw" confParam=["acks=all","linger.ms=5"]) }`,
+          `ruleset(name="k" queue.type="LinkedList" queue.size="100000") { action(type="omkafka" broker=[${peer.brokers.map((b) => `"${b}"`).join(",")}] topic="${rsTopic}" template="raw" confParam=["acks=all","linger.ms=5"]) }`,
         ].join("\n"),
       );
       t0 = performance.now();
       rsyslog = spawn(RSYSLOGD, ["-n", "-f", conf, "-i", join(work, "rsyslogd.pid")], { stdio: "ignore" });
-      await until(topic);
+      await until(rsTopic);
       const refRate = LINES / ((performance.now() - t0) / 1000);
       const exited = new Promise((r) => rsyslog!.once("exit", r));
       rsyslog.kill("SIGTERM");

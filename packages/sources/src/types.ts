@@ -12,6 +12,12 @@ export interface DecodeError {
 export interface DecodeResult {
   records: unknown[];
   errors: DecodeError[];
+  /**
+   * `texts[i]`, when set, is record i's own JSON text: the record is one whole input line (NDJSON) and
+   * `JSON.parse(texts[i])` built it. The collector forwards that text instead of re-serializing the record
+   * when `accept` hands the same object back (nothing redacted: `accept` never modifies its input).
+   */
+  texts?: (string | undefined)[];
 }
 
 export interface Accepted {

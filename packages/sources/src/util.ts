@@ -191,8 +191,17 @@ export function preview(v: unknown, max = 2048): string {
  * headers, Vault's audit `prefix` option), and concatenated JSON values without one-per-line framing
  * (pretty-printed files joined together, Fluent Bit's `json_stream` format).
  */
-export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unknown[]) {
+export function decodeJsonOrNdjson(
+  text: string,
+  unwrap: (doc: unknown) => unknown[],
+): {
+  records: unknown[];
+  errors: { index: number; reason: string; payload?: string }[];
+  texts?: (string | undefined)[];
+} {
   const records: unknown[] = [];
+  // Each record's own line, when the line was parsed whole into exactly that record (DecodeResult.texts).
+  const texts: (string | undefined)[] = [];
   const errors: { index: number; reason: string; payload?: string }[] = [];
   const trimmed = text.trim();
   if (trimmed === "") return { records, errors: [{ index: 0, reason: "empty body" }] };
@@ -208,6 +217,7 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
     const line = lines[i].trim();
     if (line === "") continue;
     let r = safeJsonParse(line);
+    const whole = "value" in r;
     if ("error" in r) {
       const brace = line.indexOf("{");
       if (brace > 0) {
@@ -220,13 +230,15 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
       if (typeof r.value === "object" && r.value !== null) parsedLines++;
       const values = unwrap(r.value);
       // One record per line is the usual case: a plain push, not a spread call.
-      if (values.length === 1) records.push(values[0]);
-      else records.push(...values);
+      if (values.length === 1) {
+        if (whole && values[0] === r.value) texts[records.length] = line;
+        records.push(values[0]);
+      } else records.push(...values);
     }
     // No payload: an unparseable line cannot be redacted, so it is never stored.
     else errors.push({ index: i, reason: lines.length === 1 ? r.error : `line ${i + 1}: ${r.error}` });
   }
-  if (errors.length === 0) return { records, errors };
+  if (errors.length === 0) return { records, errors, texts };
   const concat = splitConcatenatedJson(trimmed);
   if (concat.values.length > parsedLines) {
     const out: unknown[] = [];
@@ -236,7 +248,7 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
       : [];
     return { records: out, errors: errs };
   }
-  return { records, errors };
+  return { records, errors, texts };
 }
 
 /**

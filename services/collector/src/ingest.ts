@@ -103,7 +103,7 @@ export function prepareIngest(
     // Parsers never throw by contract; if one does, the request is unusable rather than a crash.
     decoded = { records: [], errors: [{ index: 0, reason: "record could not be decoded" }] };
   }
-  const { records, errors } = decoded;
+  const { records, errors, texts } = decoded;
   const allErrors = [...extraErrors, ...errors.map((e) => ({ index: e.index, reason: e.reason }))];
   const byTopic = new Map<string, BusMessage[]>();
   const pending = new Map<string, { source: SourceName; keys: string[]; jsons: (string | undefined)[] }>();
@@ -141,7 +141,10 @@ export function prepareIngest(
       continue;
     }
     const source = deps.route ? deps.route(parser.source, r.value.record) : parser.source;
-    const recordJson = JSON.stringify(r.value.record);
+    // A whole NDJSON line that accept handed back unchanged travels as written: re-serializing it would
+    // cost as much as parsing it and produce the same JSON value (DecodeResult.texts).
+    const own = texts?.[index];
+    const recordJson = own !== undefined && r.value.record === record ? own : JSON.stringify(r.value.record);
     const topic = Topics.raw(source);
     let p = pending.get(topic);
     if (!p) pending.set(topic, (p = { source, keys: [], jsons: [] }));

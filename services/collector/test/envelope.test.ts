@@ -130,6 +130,49 @@ describe("raw envelopes", () => {
   });
 });
 
+describe("NDJSON lines forwarded as written", () => {
+  it("an unredacted line travels as its own text; a redacted one is re-serialized without the secret", async () => {
+    const { b, sent } = recording(4);
+    // Not JSON.stringify's spelling: spaces, an escaped character, a number written with an exponent.
+    const plain = auditLine("own-1")
+      .replace('"verb":"get"', '"verb" : "g\\u0065t"')
+      .replace(/^\{/, '{ "n": 1e2, ');
+    const secret = JSON.parse(auditLine("own-2"));
+    secret.responseObject = { kind: "Secret", data: { password: "cGxhbnRlZC1zZWNyZXQ=" } };
+    const res = await ingestText(
+      { bus: b, config: testConfig(dir) },
+      k8sAudit,
+      `${plain}\n${JSON.stringify(secret)}\n`,
+      "prod",
+    );
+    expect(res).toMatchObject({ accepted: 2, rejected: 0 });
+    const values = sent.flatMap((s) => s.messages.map((m) => m.value));
+    const all = values.join("\n");
+    // The first record's own bytes, inside the envelope; parsing gives the same value as the line.
+    expect(all).toContain(plain);
+    const records = values.flatMap((v) => JSON.parse(v).records);
+    expect(records.find((r: { auditID: string }) => r.auditID === "own-1")).toEqual(JSON.parse(plain));
+    // The second was changed by redaction: the secret is gone, the record re-serialized.
+    expect(all).not.toContain("cGxhbnRlZC1zZWNyZXQ=");
+    expect(records.find((r: { auditID: string }) => r.auditID === "own-2").responseObject).toEqual({
+      redacted: true,
+    });
+  });
+
+  it("decode reports a line's text only for a record parsed from the whole line", () => {
+    const line = auditLine("t-1");
+    const prefixed = `2026-11-24T10:00:00.000000000Z stdout F ${auditLine("t-2")}`;
+    const d = k8sAudit.decode(`${line}\n${prefixed}\n`);
+    expect(d.records).toHaveLength(2);
+    expect(d.texts?.[0]).toBe(line);
+    expect(d.texts?.[1]).toBeUndefined();
+    // A whole JSON document (an EventList) is one parse: no per-record text.
+    expect(
+      k8sAudit.decode(JSON.stringify({ kind: "EventList", items: [JSON.parse(line)] })).texts,
+    ).toBeUndefined();
+  });
+});
+
 describe("withDeadline", () => {
   it("rejects a bus write that does not finish in time, and passes one that does", async () => {
     await expect(withDeadline(new Promise(() => {}), 20)).rejects.toThrow(/within 20 ms/);

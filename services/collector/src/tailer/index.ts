@@ -5,6 +5,7 @@ import type { IngestDeps } from "../ingest";
 import { FileTailer, type TailerOptions } from "./file-tailer";
 
 export { FileTailer, type TailerOptions } from "./file-tailer";
+export { tailerMetrics } from "./metrics";
 export { loadPosition, positionFile, type TailPosition } from "./position";
 
 export interface TailersHandle {
