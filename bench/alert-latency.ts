@@ -99,6 +99,9 @@ async function main() {
           apiVersion: "v1",
         };
         e.requestURI = `/api/v1/namespaces/payments/secrets/db-credentials-${attack}`;
+        // A successful read: the generator denies ~2% of requests, and a denied read is not a secret read.
+        e.responseStatus = { metadata: {}, code: 200 };
+        e.annotations["authorization.k8s.io/decision"] = "allow";
         await p.produce([...items, e]);
         produced.set(stableId("k8s-audit", e.auditID, "ResponseComplete"), performance.now());
         tick += 100;
