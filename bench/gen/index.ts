@@ -4,7 +4,8 @@
  *   node --import tsx bench/gen/index.ts --rate 5000 --seconds 30 --url http://127.0.0.1:8080 --token …
  *
  * Options: --rate events/s (total), --seconds, --batch records per request (400), --sources
- * k8s-audit,vault,cloudtrail,s3-access (default: those whose parser accepts the generated records),
+ * k8s-audit,vault,cloudtrail,s3-access,gcp-audit,azure-keyvault,minio (default: those whose parser
+ * accepts the generated records),
  * --identities 2000, --concurrency 4, --cluster prod, --seed 1. Prints one JSON summary line.
  * Sources are weighted k8s-audit 70 %, the rest shared; each request carries one source's native format.
  */

@@ -6,8 +6,23 @@
  * Deterministic for a given seed. Addresses are 192.0.2.x, domains example.com, account 123456789012.
  */
 
-export type GenSource = "k8s-audit" | "vault" | "cloudtrail" | "s3-access";
-export const GEN_SOURCES: GenSource[] = ["k8s-audit", "vault", "cloudtrail", "s3-access"];
+export type GenSource =
+  | "k8s-audit"
+  | "vault"
+  | "cloudtrail"
+  | "s3-access"
+  | "gcp-audit"
+  | "azure-keyvault"
+  | "minio";
+export const GEN_SOURCES: GenSource[] = [
+  "k8s-audit",
+  "vault",
+  "cloudtrail",
+  "s3-access",
+  "gcp-audit",
+  "azure-keyvault",
+  "minio",
+];
 
 /** Small fast PRNG (mulberry32): deterministic traffic for a seed. */
 export function rng(seed: number) {
@@ -336,6 +351,143 @@ export class Traffic {
     ].join(" ");
   }
 
+  /**
+   * One Cloud Audit Logs data_access LogEntry (https://cloud.google.com/logging/docs/audit): a Google
+   * service account (GKE Workload Identity) reading a Secret Manager secret version or a GCS object.
+   */
+  gcpEntry(identity = this.identity()) {
+    const email = `ml-${JOBS[identity % JOBS.length]}-${identity}@example-ml.iam.gserviceaccount.com`;
+    const secret = this.r() < 0.6;
+    const time = this.tick();
+    const resourceName = secret
+      ? `projects/123456789012/secrets/${this.pick(["hf-token", "wandb-key", "db-credentials"])}/versions/latest`
+      : `projects/_/buckets/example-ml-datasets/objects/shards/part-${Math.floor(this.r() * 1000)}.parquet`;
+    return {
+      insertId: this.uuid(0x6c9).replaceAll("-", "").slice(0, 16),
+      logName: "projects/example-ml/logs/cloudaudit.googleapis.com%2Fdata_access",
+      protoPayload: {
+        "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+        status: {},
+        authenticationInfo: { principalEmail: email },
+        requestMetadata: {
+          callerIp: `192.0.2.${(identity % 250) + 1}`,
+          callerSuppliedUserAgent: secret ? "grpc-python/1.62.0" : "gcloud-python/3.1.0 gl-python/3.11",
+          requestAttributes: { time, auth: {} },
+          destinationAttributes: {},
+        },
+        serviceName: secret ? "secretmanager.googleapis.com" : "storage.googleapis.com",
+        methodName: secret
+          ? "google.cloud.secretmanager.v1.SecretManagerService.AccessSecretVersion"
+          : "storage.objects.get",
+        authorizationInfo: [
+          {
+            resource: resourceName,
+            permission: secret ? "secretmanager.versions.access" : "storage.objects.get",
+            granted: true,
+            resourceAttributes: {},
+          },
+        ],
+        resourceName,
+        request: secret
+          ? {
+              name: resourceName,
+              "@type": "type.googleapis.com/google.cloud.secretmanager.v1.AccessSecretVersionRequest",
+            }
+          : undefined,
+      },
+      insertTimestamp: time,
+      resource: secret
+        ? {
+            type: "audited_resource",
+            labels: {
+              service: "secretmanager.googleapis.com",
+              project_id: "example-ml",
+              method: "AccessSecretVersion",
+            },
+          }
+        : {
+            type: "gcs_bucket",
+            labels: { bucket_name: "example-ml-datasets", project_id: "example-ml", location: "us-central1" },
+          },
+      timestamp: time,
+      severity: "INFO",
+      receiveTimestamp: time,
+    };
+  }
+
+  /**
+   * One Azure Key Vault AuditEvent resource-log record (https://learn.microsoft.com/azure/key-vault/general/logging):
+   * a managed identity reading a secret.
+   */
+  azureRecord(identity = this.identity()) {
+    const hex = String(identity).padStart(12, "0");
+    const secret = this.pick(["hf-token", "wandb-key", "db-password"]);
+    return {
+      time: this.tick(),
+      resourceId:
+        "/SUBSCRIPTIONS/00000000-0000-4000-8000-000000000001/RESOURCEGROUPS/ML/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/EXAMPLE-ML-KV",
+      operationName: "SecretGet",
+      operationVersion: "7.4",
+      category: "AuditEvent",
+      resultType: "Success",
+      resultSignature: "OK",
+      resultDescription: "",
+      durationMs: "12",
+      callerIpAddress: `192.0.2.${(identity % 250) + 1}`,
+      correlationId: this.uuid(0xa2e),
+      identity: {
+        claim: {
+          "http://schemas.microsoft.com/identity/claims/objectidentifier": `0f3c9a52-7e1d-4c55-9a51-${hex}`,
+          appid: `5b1f0c1e-2a3d-4e5f-8a9b-${hex}`,
+          "http://schemas.microsoft.com/identity/claims/tenantid": "00000000-0000-4000-8000-0000000000aa",
+        },
+      },
+      properties: {
+        id: `https://example-ml-kv.vault.azure.net/secrets/${secret}/0123456789abcdef0123456789abcdef`,
+        clientInfo: "azsdk-python-keyvault-secrets/4.8.0 Python/3.11.6",
+        httpStatusCode: 200,
+        requestUri: `https://example-ml-kv.vault.azure.net/secrets/${secret}/?api-version=7.4`,
+        isAccessPolicyMatch: false,
+        isRbacAuthorized: true,
+        tlsVersion: "TLS1_2",
+      },
+    };
+  }
+
+  /** One MinIO audit-log entry (webhook or console target, https://min.io/docs/minio/linux/operations/monitoring/minio-logging.html). */
+  minioEntry(identity = this.identity()) {
+    const key = `ml-${JOBS[identity % JOBS.length]}-${identity}`;
+    const object = `checkpoints/run-${identity % 50}/step-${Math.floor(this.r() * 1000)}.safetensors`;
+    const get = this.r() < 0.8;
+    const req = this.uuid(0x3a1).replaceAll("-", "").slice(0, 16).toUpperCase();
+    return {
+      version: "1",
+      deploymentid: "bc0e4d1e-bacc-42eb-91ad-2d7f3eacfa8d",
+      time: this.tick(),
+      event: "",
+      trigger: "incoming",
+      api: {
+        name: get ? "GetObject" : "PutObject",
+        bucket: "ml-checkpoints",
+        object,
+        status: "OK",
+        statusCode: 200,
+        rx: get ? 310 : 104857600,
+        tx: get ? 104857600 : 0,
+        timeToResponse: "16438202ns",
+      },
+      remotehost: `192.0.2.${(identity % 250) + 1}`,
+      requestID: req,
+      userAgent: "MinIO (linux; amd64) minio-py/7.2.0",
+      requestHeader: {
+        Authorization: `AWS4-HMAC-SHA256 Credential=${key}/20261101/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=${"0".repeat(64)}`,
+        "X-Amz-Date": "20261101T000000Z",
+      },
+      responseHeader: { "Content-Length": String(get ? 104857600 : 0), "X-Amz-Request-Id": req },
+      accessKey: key,
+    };
+  }
+
   /** A request body of `n` records in the source's native format, with its content type. */
   body(source: GenSource, n: number): { text: string; contentType: string } {
     switch (source) {
@@ -352,6 +504,21 @@ export class Traffic {
         return {
           text: Array.from({ length: n }, () => this.s3AccessLine()).join("\n") + "\n",
           contentType: "text/plain",
+        };
+      case "gcp-audit":
+        return {
+          text: Array.from({ length: n }, () => JSON.stringify(this.gcpEntry())).join("\n") + "\n",
+          contentType: "application/x-ndjson",
+        };
+      case "azure-keyvault":
+        return {
+          text: JSON.stringify({ records: Array.from({ length: n }, () => this.azureRecord()) }),
+          contentType: "application/json",
+        };
+      case "minio":
+        return {
+          text: Array.from({ length: n }, () => JSON.stringify(this.minioEntry())).join("\n") + "\n",
+          contentType: "application/x-ndjson",
         };
     }
   }

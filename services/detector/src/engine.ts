@@ -184,13 +184,27 @@ export class Engine {
     return false;
   }
 
-  /** Processes events (sorted by event time inside). Mutates in-memory state; returns rows to persist. */
-  async process(input: NormalizedEvent[]): Promise<EngineOutput> {
+  /**
+   * Identities whose state `process(events)` would read from ClickHouse: workload identities too, since
+   * job lifecycle facts are recorded on the service account a job runs as. A caller that reads them
+   * itself (in one statement with its own read: `STATE_QUERY`, `states.apply`) passes them to `process`.
+   */
+  statesToLoad(events: NormalizedEvent[]): string[] {
+    return this.states.missing(events.flatMap((e) => [e.identity_id, workloadIdentity(e) ?? e.identity_id]));
+  }
+
+  /**
+   * Processes events (sorted by event time inside). Mutates in-memory state; returns rows to persist.
+   * `justLoaded`: identities whose state the caller has just read (see statesToLoad), which need no
+   * re-read of their job facts.
+   */
+  async process(input: NormalizedEvent[], justLoaded?: ReadonlySet<string>): Promise<EngineOutput> {
     const events = [...input].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
     await this.refreshOverrides();
     const active = this.rules;
-    // Workload identities too: job lifecycle facts are recorded on the service account a job runs as.
-    const loaded = new Set(events.map((e) => e.identity_id).filter((id) => this.states.peek(id)));
+    const loaded = new Set(
+      events.map((e) => e.identity_id).filter((id) => this.states.peek(id) && !justLoaded?.has(id)),
+    );
     await this.states.load(events.flatMap((e) => [e.identity_id, workloadIdentity(e) ?? e.identity_id]));
     // Job facts about a service account may have been written by another instance (the one owning the job
     // controller's partition) since this instance loaded the SA: re-read them for job-bound identities.

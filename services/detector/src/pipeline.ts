@@ -11,6 +11,7 @@ import { type DeadLetter, NormalizedEvent } from "@identrail/schema";
 import { coalesce } from "./coalesce";
 import { Engine } from "./engine";
 import type { Rule } from "./rules";
+import { STATE_QUERY } from "./state";
 import { deadLetterRow, eventValues, insertEvents, insertWithRetry, queryWithRetry } from "./writer";
 
 export interface DetectorDeps {
@@ -51,6 +52,9 @@ export function createDetectorPipeline(deps: DetectorDeps) {
       else metrics.dropped.inc({ stage: "detector", source: r.data.source, reason: "duplicate-in-batch" });
     }
     let events = [...byId.values()];
+    // Identities met for the first time in this process: their state is read in the same statement as
+    // the replay check (one statement instead of two on an engine that runs them one at a time).
+    const toLoad = engine.statesToLoad(events);
     if (events.length) {
       // A stored copy has the same identity and, since the time comes from the record, the same event
       // time: bounding both keeps this read on the few granules of the primary key (identity_id, time, id)
@@ -64,26 +68,34 @@ export function createDetectorPipeline(deps: DetectorDeps) {
         if (t < lo) lo = t;
         if (t > hi) hi = t;
       }
-      const stored = await queryWithRetry<{ id: string }>(
-        ch,
-        "SELECT DISTINCT id FROM events WHERE identity_id IN {iids:Array(String)} AND time >= fromUnixTimestamp64Milli({lo:Int64}) AND time <= fromUnixTimestamp64Milli({hi:Int64}) AND id IN {ids:Array(String)}",
-        {
-          iids: [...new Set(events.map((e) => e.identity_id))],
-          ids: events.map((e) => e.id),
-          lo: lo - 86_400_000,
-          hi: hi + 1,
-        },
-        stopping,
-      );
-      if (stored.length) {
-        const have = new Set(stored.map((r) => r.id));
+      const params = {
+        iids: [...new Set(events.map((e) => e.identity_id))],
+        ids: events.map((e) => e.id),
+        lo: lo - 86_400_000,
+        hi: hi + 1,
+      };
+      const rows = toLoad.length
+        ? await queryWithRetry<Record<string, string>>(
+            ch,
+            `${STATE_QUERY}\nUNION ALL ${REPLAY_BRANCH}`,
+            {
+              ...params,
+              state_ids: toLoad,
+            },
+            stopping,
+          )
+        : await queryWithRetry<Record<string, string>>(ch, REPLAY_QUERY, params, stopping);
+      if (toLoad.length) engine.states.apply(toLoad, rows);
+      const have = new Set<string>();
+      for (const r of rows) if (r.k === "r") have.add(r.id);
+      if (have.size) {
         events = events.filter((e) => !have.has(e.id));
         metrics.dropped.inc({ stage: "detector", source: "any", reason: "already-stored" }, have.size);
       }
     }
     const identities = [...new Set(events.map((e) => e.identity_id))];
     try {
-      const out = await engine.process(events);
+      const out = await engine.process(events, new Set(toLoad));
       // Derived rows first, the events themselves last: an event row marks its processing complete.
       // The derived tables do not depend on each other, so they are written concurrently (empty ones are
       // skipped by insertWithRetry); all of them must be acknowledged before the events go in.
@@ -116,6 +128,16 @@ export function createDetectorPipeline(deps: DetectorDeps) {
   const handle = coalesce(processBatches, deps.config.detector.batch_size);
   return { engine, handle };
 }
+
+/**
+ * The replay check: which of the batch's events are stored already. The events table's primary key is
+ * (identity_id, time, id), so the identity and time bounds select its few granules. REPLAY_BRANCH is the
+ * same read shaped as a branch of STATE_QUERY (thirteen String columns, `k` = 'r').
+ */
+const REPLAY_WHERE =
+  "identity_id IN {iids:Array(String)} AND time >= fromUnixTimestamp64Milli({lo:Int64}) AND time <= fromUnixTimestamp64Milli({hi:Int64}) AND id IN {ids:Array(String)}";
+const REPLAY_QUERY = `SELECT DISTINCT 'r' AS k, id FROM events WHERE ${REPLAY_WHERE}`;
+const REPLAY_BRANCH = `SELECT DISTINCT 'r', id, '', '', '', '', '', '', '', '', '', '', '' FROM events WHERE ${REPLAY_WHERE}`;
 
 function identityEventRow(ie: import("@identrail/schema").IdentityEvent) {
   return { ...ie, time: ie.time.replace("T", " ").replace("Z", "") };

@@ -92,6 +92,18 @@ export interface FeatureRow {
   last_seen: string;
 }
 
+/**
+ * The three reads that make an identity's state (first/last seen, learned features, identity attributes)
+ * as one statement, for the identities in `{state_ids:Array(String)}`: the embedded engine runs statements
+ * one at a time at a fixed cost each, and a round that meets new identities would otherwise pay it three
+ * times. Every column is a String so the branches unite; `k` tells the branch ('s', 'f', 'i'). Callers may
+ * add their own `UNION ALL` branch with the same thirteen String columns and another `k` (the detector
+ * puts its replay check here, see pipeline.ts).
+ */
+export const STATE_QUERY = `SELECT 's' AS k, id, '' AS feature, '' AS value, toString(toUnixTimestamp64Milli(min(first_seen))) AS f, toString(toUnixTimestamp64Milli(max(last_seen))) AS l, '' AS type, '' AS cluster, '' AS namespace, '' AS environment, '' AS owner, '' AS purpose, '' AS expires FROM identity_seen WHERE id IN {state_ids:Array(String)} GROUP BY id
+UNION ALL SELECT 'f', identity_id, feature, value, toString(toUnixTimestamp64Milli(min(first_seen))), toString(toUnixTimestamp64Milli(max(last_seen))), '', '', '', '', '', '', '' FROM identity_features WHERE identity_id IN {state_ids:Array(String)} GROUP BY identity_id, feature, value
+UNION ALL SELECT 'i', id, '', '', '', '', toString(type), toString(cluster), toString(namespace), toString(environment), owner, purpose, ifNull(toString(toUnixTimestamp64Milli(expires_at)), '') FROM identities FINAL WHERE id IN {state_ids:Array(String)}`;
+
 export class StateStore {
   private states = new Map<string, IdentityState>();
   /** Feature observations to persist with the current batch. */
@@ -106,58 +118,69 @@ export class StateStore {
     return this.states.get(id);
   }
 
+  /** Identities among these that have no state in memory yet (what `load` would read). */
+  missing(ids: string[]): string[] {
+    return [...new Set(ids)].filter((id) => !this.states.has(id));
+  }
+
   /** Ensures state for these identities is in memory, loading what ClickHouse has. */
   async load(ids: string[]) {
-    const missing = [...new Set(ids)].filter((id) => !this.states.has(id));
+    const missing = this.missing(ids);
     if (!missing.length) return;
-    const fresh = new Map(missing.map((id) => [id, new IdentityState(id)]));
-    if (this.ch) {
-      // One statement for the three reads (first/last seen, learned features, identity attributes): the
-      // embedded engine runs statements one at a time at a fixed cost each, and a round that meets new
-      // identities would otherwise pay it three times. Every column is a String so the branches unite.
-      const rs = await this.ch.query({
-        query: `SELECT 's' AS k, id, '' AS feature, '' AS value, toString(toUnixTimestamp64Milli(min(first_seen))) AS f, toString(toUnixTimestamp64Milli(max(last_seen))) AS l, '' AS type, '' AS cluster, '' AS namespace, '' AS environment, '' AS owner, '' AS purpose, '' AS expires FROM identity_seen WHERE id IN {ids:Array(String)} GROUP BY id
-UNION ALL SELECT 'f', identity_id, feature, value, toString(toUnixTimestamp64Milli(min(first_seen))), toString(toUnixTimestamp64Milli(max(last_seen))), '', '', '', '', '', '', '' FROM identity_features WHERE identity_id IN {ids:Array(String)} GROUP BY identity_id, feature, value
-UNION ALL SELECT 'i', id, '', '', '', '', toString(type), toString(cluster), toString(namespace), toString(environment), owner, purpose, ifNull(toString(toUnixTimestamp64Milli(expires_at)), '') FROM identities FINAL WHERE id IN {ids:Array(String)}`,
-        query_params: { ids: missing },
-        format: "JSONEachRow",
-      });
-      const all = (await rs.json()) as Record<string, string>[];
-      const seen = all.filter((r) => r.k === "s");
-      const feats = all
-        .filter((r) => r.k === "f")
-        .map((r): Record<string, string> => ({ ...r, identity_id: r.id }));
-      const infos = all.filter((r) => r.k === "i");
-      for (const r of seen) {
-        const s = fresh.get(r.id)!;
-        s.firstSeen = Number(r.f);
-        s.lastSeen = Number(r.l);
-      }
-      for (const r of feats) {
-        const s = fresh.get(r.identity_id);
-        if (!s) continue;
-        if (r.feature.startsWith("n:")) {
-          const i = r.value.lastIndexOf("|");
-          const m = s.counter(r.feature.slice(2));
-          const key = r.value.slice(0, i);
-          const n = Number(r.value.slice(i + 1));
-          if (i > 0 && Number.isFinite(n) && n > (m.get(key) ?? 0)) m.set(key, n);
-        } else
-          s.feature(r.feature).set(r.value, { first: Number(r.f), last: Number(r.l), saved: Number(r.l) });
-      }
-      for (const r of infos) {
-        const s = fresh.get(r.id as string);
-        if (!s) continue;
-        s.info = {
-          type: (r.type || undefined) as IdentityType | undefined,
-          cluster: r.cluster || undefined,
-          namespace: r.namespace || undefined,
-          environment: r.environment || undefined,
-          owner: r.owner || undefined,
-          purpose: r.purpose || undefined,
-          expiresAt: r.expires ? Number(r.expires) : undefined,
-        };
-      }
+    if (!this.ch) {
+      this.apply(missing, []);
+      return;
+    }
+    const rs = await this.ch.query({
+      query: STATE_QUERY,
+      query_params: { state_ids: missing },
+      format: "JSONEachRow",
+    });
+    this.apply(missing, (await rs.json()) as Record<string, string>[]);
+  }
+
+  /**
+   * Builds the state of `missing` from rows of STATE_QUERY (rows of other kinds are ignored, so the query
+   * can share a statement with other reads) and puts it in memory; identities without rows start empty.
+   */
+  apply(missing: string[], all: Record<string, string>[]) {
+    const fresh = new Map(
+      missing.filter((id) => !this.states.has(id)).map((id) => [id, new IdentityState(id)]),
+    );
+    const seen = all.filter((r) => r.k === "s");
+    const feats = all
+      .filter((r) => r.k === "f")
+      .map((r): Record<string, string> => ({ ...r, identity_id: r.id }));
+    const infos = all.filter((r) => r.k === "i");
+    for (const r of seen) {
+      const s = fresh.get(r.id);
+      if (!s) continue;
+      s.firstSeen = Number(r.f);
+      s.lastSeen = Number(r.l);
+    }
+    for (const r of feats) {
+      const s = fresh.get(r.identity_id);
+      if (!s) continue;
+      if (r.feature.startsWith("n:")) {
+        const i = r.value.lastIndexOf("|");
+        const m = s.counter(r.feature.slice(2));
+        const key = r.value.slice(0, i);
+        const n = Number(r.value.slice(i + 1));
+        if (i > 0 && Number.isFinite(n) && n > (m.get(key) ?? 0)) m.set(key, n);
+      } else s.feature(r.feature).set(r.value, { first: Number(r.f), last: Number(r.l), saved: Number(r.l) });
+    }
+    for (const r of infos) {
+      const s = fresh.get(r.id as string);
+      if (!s) continue;
+      s.info = {
+        type: (r.type || undefined) as IdentityType | undefined,
+        cluster: r.cluster || undefined,
+        namespace: r.namespace || undefined,
+        environment: r.environment || undefined,
+        owner: r.owner || undefined,
+        purpose: r.purpose || undefined,
+        expiresAt: r.expires ? Number(r.expires) : undefined,
+      };
     }
     for (const [id, s] of fresh) this.states.set(id, s);
   }
