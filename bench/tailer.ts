@@ -6,8 +6,8 @@
  * count; the tailer packs a batch's records per partition (v2 raw envelopes), so there every line must be
  * acknowledged (`identrail_tailer_lines_total`) and the high watermarks must sum to the messages that
  * carry them. Both read through the Kafka admin API every 50 ms, off the reader's critical path (reading
- * the topic back on the tailer's own thread to count records would slow the thing measured). Each run uses fresh topics and fresh reader state, so both read the whole file
- * from the beginning.
+ * the topic back on the tailer's own thread to count records would slow the thing measured). Each run
+ * uses fresh topics and fresh reader state, so both read the whole file from the beginning.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
