@@ -1,4 +1,6 @@
 /** Small, allocation-light accessors for untrusted JSON. */
+import type { DecodeError, DecodeResult } from "./types";
+
 export type Obj = Record<string, unknown>;
 
 export function isObj(v: unknown): v is Obj {
@@ -191,18 +193,11 @@ export function preview(v: unknown, max = 2048): string {
  * headers, Vault's audit `prefix` option), and concatenated JSON values without one-per-line framing
  * (pretty-printed files joined together, Fluent Bit's `json_stream` format).
  */
-export function decodeJsonOrNdjson(
-  text: string,
-  unwrap: (doc: unknown) => unknown[],
-): {
-  records: unknown[];
-  errors: { index: number; reason: string; payload?: string }[];
-  texts?: (string | undefined)[];
-} {
+export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unknown[]): DecodeResult {
   const records: unknown[] = [];
   // Each record's own line, when the line was parsed whole into exactly that record (DecodeResult.texts).
   const texts: (string | undefined)[] = [];
-  const errors: { index: number; reason: string; payload?: string }[] = [];
+  const errors: DecodeError[] = [];
   const trimmed = text.trim();
   if (trimmed === "") return { records, errors: [{ index: 0, reason: "empty body" }] };
   const whole = safeJsonParse(trimmed);

@@ -1,6 +1,7 @@
 import type { ClickHouseClient } from "@clickhouse/client";
 import { awsRoleAlias, awsUserAlias, gcpServiceAccountAlias, humanAlias } from "@identrail/core";
 import { iso, rows } from "./query";
+import { TtlCache } from "./ttl-cache";
 
 /**
  * What an analyst may paste: a canonical id, a raw principal as a log names it, a bare role/user ARN,
@@ -30,36 +31,21 @@ export type ResolvedIdentity = { id: string; storedUnder: string[]; aliases: str
  * as soon as it is stored.
  */
 const RESOLVE_TTL_MS = 1000;
-const resolveCache = new WeakMap<ClickHouseClient, Map<string, { at: number; value: ResolvedIdentity }>>();
 /**
- * Resolutions in flight, shared by the requests that miss the cache at the same moment: when an entry
- * expires under load, every concurrent request for that id would otherwise run the same three queries
- * (with embedded chDB they queue one after another, a latency spike every TTL). A joiner gets the
- * result of a resolution that started at most one query round before it arrived.
+ * Per store. Concurrent misses for one id share one resolution (when an entry expires under load, every
+ * request for that id would otherwise run the same three queries, queued one after another on embedded
+ * chDB: a latency spike every TTL).
  */
-const resolving = new WeakMap<ClickHouseClient, Map<string, Promise<ResolvedIdentity | null>>>();
+const resolveCache = new WeakMap<ClickHouseClient, TtlCache<ResolvedIdentity | null>>();
 
-export async function resolveIdentity(ch: ClickHouseClient, input: string): Promise<ResolvedIdentity | null> {
+export function resolveIdentity(ch: ClickHouseClient, input: string): Promise<ResolvedIdentity | null> {
   let cache = resolveCache.get(ch);
-  if (!cache) resolveCache.set(ch, (cache = new Map()));
-  const hit = cache.get(input);
-  if (hit && Date.now() - hit.at < RESOLVE_TTL_MS) return hit.value;
-  let inflight = resolving.get(ch);
-  if (!inflight) resolving.set(ch, (inflight = new Map()));
-  const pending = inflight.get(input);
-  if (pending) return pending;
-  const started = Date.now();
-  const p = resolveIdentityUncached(ch, input)
-    .then((value) => {
-      if (value) {
-        if (cache.size >= 10_000) cache.clear();
-        cache.set(input, { at: started, value });
-      } else cache.delete(input);
-      return value;
-    })
-    .finally(() => inflight.delete(input));
-  inflight.set(input, p);
-  return p;
+  if (!cache)
+    resolveCache.set(
+      ch,
+      (cache = new TtlCache(RESOLVE_TTL_MS, { maxWeight: 10_000, keep: (v) => v !== null })),
+    );
+  return cache.get(input, () => resolveIdentityUncached(ch, input));
 }
 
 async function resolveIdentityUncached(

@@ -190,7 +190,7 @@ export class Engine {
    * itself (in one statement with its own read: `STATE_QUERY`, `states.apply`) passes them to `process`.
    */
   statesToLoad(events: NormalizedEvent[]): string[] {
-    return this.states.missing(events.flatMap((e) => [e.identity_id, workloadIdentity(e) ?? e.identity_id]));
+    return this.states.missing(stateIds(events));
   }
 
   /**
@@ -205,7 +205,7 @@ export class Engine {
     const loaded = new Set(
       events.map((e) => e.identity_id).filter((id) => this.states.peek(id) && !justLoaded?.has(id)),
     );
-    await this.states.load(events.flatMap((e) => [e.identity_id, workloadIdentity(e) ?? e.identity_id]));
+    await this.states.load(stateIds(events));
     // Job facts about a service account may have been written by another instance (the one owning the job
     // controller's partition) since this instance loaded the SA: re-read them for job-bound identities.
     const jobBound = [...loaded].filter((id) => this.states.peek(id)?.features.has("job_start"));
@@ -409,4 +409,9 @@ export function allowlists(config: Config): Config["suppressions"] {
     for (const a of parsed.data) out.push({ ...a, rule });
   }
   return out;
+}
+
+/** The identities whose state processing these events reads: each event's own, and its workload's. */
+function stateIds(events: NormalizedEvent[]): string[] {
+  return events.flatMap((e) => [e.identity_id, workloadIdentity(e) ?? e.identity_id]);
 }

@@ -74,17 +74,12 @@ export function createDetectorPipeline(deps: DetectorDeps) {
         lo: lo - 86_400_000,
         hi: hi + 1,
       };
-      const rows = toLoad.length
-        ? await queryWithRetry<Record<string, string>>(
-            ch,
-            `${STATE_QUERY}\nUNION ALL ${REPLAY_BRANCH}`,
-            {
-              ...params,
-              state_ids: toLoad,
-            },
-            stopping,
-          )
-        : await queryWithRetry<Record<string, string>>(ch, REPLAY_QUERY, params, stopping);
+      const rows = await queryWithRetry<Record<string, string>>(
+        ch,
+        toLoad.length ? STATE_AND_REPLAY_QUERY : REPLAY_QUERY,
+        toLoad.length ? { ...params, state_ids: toLoad } : params,
+        stopping,
+      );
       if (toLoad.length) engine.states.apply(toLoad, rows);
       const have = new Set<string>();
       for (const r of rows) if (r.k === "r") have.add(r.id);
@@ -131,13 +126,15 @@ export function createDetectorPipeline(deps: DetectorDeps) {
 
 /**
  * The replay check: which of the batch's events are stored already. The events table's primary key is
- * (identity_id, time, id), so the identity and time bounds select its few granules. REPLAY_BRANCH is the
- * same read shaped as a branch of STATE_QUERY (thirteen String columns, `k` = 'r').
+ * (identity_id, time, id), so the identity and time bounds select its few granules. STATE_AND_REPLAY_QUERY
+ * is the same read as one more branch of STATE_QUERY (thirteen String columns, `k` = 'r'), for rounds that
+ * also load identities; both texts are fixed, every value is a query parameter.
  */
-const REPLAY_WHERE =
-  "identity_id IN {iids:Array(String)} AND time >= fromUnixTimestamp64Milli({lo:Int64}) AND time <= fromUnixTimestamp64Milli({hi:Int64}) AND id IN {ids:Array(String)}";
-const REPLAY_QUERY = `SELECT DISTINCT 'r' AS k, id FROM events WHERE ${REPLAY_WHERE}`;
-const REPLAY_BRANCH = `SELECT DISTINCT 'r', id, '', '', '', '', '', '', '', '', '', '', '' FROM events WHERE ${REPLAY_WHERE}`;
+const REPLAY_QUERY =
+  "SELECT DISTINCT 'r' AS k, id FROM events WHERE identity_id IN {iids:Array(String)} AND time >= fromUnixTimestamp64Milli({lo:Int64}) AND time <= fromUnixTimestamp64Milli({hi:Int64}) AND id IN {ids:Array(String)}";
+const STATE_AND_REPLAY_QUERY = STATE_QUERY.concat(
+  "\nUNION ALL SELECT DISTINCT 'r', id, '', '', '', '', '', '', '', '', '', '', '' FROM events WHERE identity_id IN {iids:Array(String)} AND time >= fromUnixTimestamp64Milli({lo:Int64}) AND time <= fromUnixTimestamp64Milli({hi:Int64}) AND id IN {ids:Array(String)}",
+);
 
 function identityEventRow(ie: import("@identrail/schema").IdentityEvent) {
   return { ...ie, time: ie.time.replace("T", " ").replace("Z", "") };

@@ -147,40 +147,31 @@ export class StateStore {
     const fresh = new Map(
       missing.filter((id) => !this.states.has(id)).map((id) => [id, new IdentityState(id)]),
     );
-    const seen = all.filter((r) => r.k === "s");
-    const feats = all
-      .filter((r) => r.k === "f")
-      .map((r): Record<string, string> => ({ ...r, identity_id: r.id }));
-    const infos = all.filter((r) => r.k === "i");
-    for (const r of seen) {
+    for (const r of all) {
       const s = fresh.get(r.id);
       if (!s) continue;
-      s.firstSeen = Number(r.f);
-      s.lastSeen = Number(r.l);
-    }
-    for (const r of feats) {
-      const s = fresh.get(r.identity_id);
-      if (!s) continue;
-      if (r.feature.startsWith("n:")) {
-        const i = r.value.lastIndexOf("|");
-        const m = s.counter(r.feature.slice(2));
-        const key = r.value.slice(0, i);
-        const n = Number(r.value.slice(i + 1));
-        if (i > 0 && Number.isFinite(n) && n > (m.get(key) ?? 0)) m.set(key, n);
-      } else s.feature(r.feature).set(r.value, { first: Number(r.f), last: Number(r.l), saved: Number(r.l) });
-    }
-    for (const r of infos) {
-      const s = fresh.get(r.id as string);
-      if (!s) continue;
-      s.info = {
-        type: (r.type || undefined) as IdentityType | undefined,
-        cluster: r.cluster || undefined,
-        namespace: r.namespace || undefined,
-        environment: r.environment || undefined,
-        owner: r.owner || undefined,
-        purpose: r.purpose || undefined,
-        expiresAt: r.expires ? Number(r.expires) : undefined,
-      };
+      if (r.k === "s") {
+        s.firstSeen = Number(r.f);
+        s.lastSeen = Number(r.l);
+      } else if (r.k === "f") {
+        if (r.feature.startsWith("n:")) {
+          const i = r.value.lastIndexOf("|");
+          const m = s.counter(r.feature.slice(2));
+          const key = r.value.slice(0, i);
+          const n = Number(r.value.slice(i + 1));
+          if (i > 0 && Number.isFinite(n) && n > (m.get(key) ?? 0)) m.set(key, n);
+        } else
+          s.feature(r.feature).set(r.value, { first: Number(r.f), last: Number(r.l), saved: Number(r.l) });
+      } else if (r.k === "i")
+        s.info = {
+          type: (r.type || undefined) as IdentityType | undefined,
+          cluster: r.cluster || undefined,
+          namespace: r.namespace || undefined,
+          environment: r.environment || undefined,
+          owner: r.owner || undefined,
+          purpose: r.purpose || undefined,
+          expiresAt: r.expires ? Number(r.expires) : undefined,
+        };
     }
     for (const [id, s] of fresh) this.states.set(id, s);
   }
@@ -237,14 +228,14 @@ export class StateStore {
 
   learn(state: IdentityState, name: string, value: string, t: number) {
     const known = state.features.get(name)?.get(value);
-    const firstBefore = known?.first;
+    // Read before state.learn, which moves `first` back for an older observation.
+    const firstBefore = known?.first ?? Number.POSITIVE_INFINITY;
     state.learn(name, value, t);
     const key = `${state.id}\u0000${name}\u0000${value}`;
     const prev = this.pendingFeatures.get(key);
     if (
       !prev &&
       known &&
-      firstBefore !== undefined &&
       t >= firstBefore &&
       !EXACT_LAST.has(name) &&
       known.saved !== undefined &&

@@ -5,7 +5,6 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { identityProfile, openAlertCounts, resolveIdentity } from "../identity-lookup";
 import { listRoute } from "../list-route";
-import { PageCache } from "../page-cache";
 import {
   ch64,
   decodeToken,
@@ -21,6 +20,7 @@ import {
   rows,
   timeRange,
 } from "../query";
+import { TtlCache } from "../ttl-cache";
 
 export const TimelineQuery = z.object({
   ...rangeFields,
@@ -68,8 +68,10 @@ export async function identityRoutes(
 ) {
   const { ch } = opts;
   // One cache per app (per store): pages of one data directory are never served for another.
-  const timelinePages = new PageCache<{ identity: string; items: unknown[]; next_page_token: string | null }>(
+  // Pages can be up to api.max_page_size rows each: bounded by rows held.
+  const timelinePages = new TtlCache<{ identity: string; items: unknown[]; next_page_token: string | null }>(
     TIMELINE_TTL_MS,
+    { maxWeight: 20_000, weigh: (page) => page.items.length + 1 },
   );
 
   listRoute(
