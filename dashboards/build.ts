@@ -26,16 +26,6 @@ import { fileURLToPath } from "node:url";
 export const CLICKHOUSE_DS = { type: "grafana-clickhouse-datasource", uid: "identrail-clickhouse" } as const;
 export const PROMETHEUS_DS = { type: "prometheus", uid: "identrail-prometheus" } as const;
 
-/** Alerts with their analyst status (alert_state is owned by the API, newest version wins). */
-export const ALERTS = `(
-  SELECT a.id AS id, a.rule AS rule, a.severity AS severity, a.identity_id AS identity_id, a.title AS title,
-    a.resource AS resource, a.first_seen AS first_seen, a.last_seen AS last_seen, a.count AS count,
-    a.labels AS labels, if(s.status = '', 'open', s.status) AS status
-  FROM alerts AS a FINAL
-  LEFT JOIN (SELECT alert_id, argMax(status, version) AS status FROM alert_state GROUP BY alert_id) AS s
-    ON s.alert_id = a.id
-)`;
-
 /** Namespace of a workload: inventory events carry it, K8s audit ones have it in k8s://<cluster>/<ns>/… */
 const NAMESPACE = `if(attrs['namespace'] != '', attrs['namespace'], splitByChar('/', resource_uri)[4])`;
 const GPUS = `toUInt32OrZero(attrs['gpu_count'])`;
@@ -121,21 +111,21 @@ export const DASHBOARDS: DashboardSpec[] = [
         w: 6,
         h: 5,
         description: "Critical alerts nobody acknowledged or resolved yet, whatever the time range.",
-        sql: `SELECT count() AS open_critical FROM ${ALERTS} WHERE severity = 'critical' AND status = 'open'`,
+        sql: `SELECT count() AS open_critical FROM alerts_with_status WHERE severity = 'critical' AND status = 'open'`,
       },
       {
         title: "Open high alerts",
         type: "stat",
         w: 6,
         h: 5,
-        sql: `SELECT count() AS open_high FROM ${ALERTS} WHERE severity = 'high' AND status = 'open'`,
+        sql: `SELECT count() AS open_high FROM alerts_with_status WHERE severity = 'high' AND status = 'open'`,
       },
       {
         title: "Alerts active in range",
         type: "stat",
         w: 6,
         h: 5,
-        sql: `SELECT count() AS alerts FROM ${ALERTS}
+        sql: `SELECT count() AS alerts FROM alerts_with_status
 WHERE $__timeFilter(last_seen)
   AND $__conditionalAll(severity IN (\${severity:singlequote}), $severity)
   AND $__conditionalAll(rule IN (\${rule:singlequote}), $rule)
@@ -146,7 +136,7 @@ WHERE $__timeFilter(last_seen)
         type: "stat",
         w: 6,
         h: 5,
-        sql: `SELECT uniqExact(identity_id) AS identities FROM ${ALERTS} WHERE status = 'open'
+        sql: `SELECT uniqExact(identity_id) AS identities FROM alerts_with_status WHERE status = 'open'
   AND $__conditionalAll(severity IN (\${severity:singlequote}), $severity)`,
       },
       {
@@ -155,7 +145,7 @@ WHERE $__timeFilter(last_seen)
         w: 12,
         stack: true,
         sql: `SELECT $__timeInterval(first_seen) AS bucket, severity, count() AS alerts
-FROM ${ALERTS}
+FROM alerts_with_status
 WHERE $__timeFilter(first_seen)
   AND $__conditionalAll(severity IN (\${severity:singlequote}), $severity)
   AND $__conditionalAll(rule IN (\${rule:singlequote}), $rule)
@@ -169,7 +159,7 @@ ORDER BY bucket`,
         w: 12,
         stack: true,
         sql: `SELECT $__timeInterval(first_seen) AS bucket, rule, count() AS alerts
-FROM ${ALERTS}
+FROM alerts_with_status
 WHERE $__timeFilter(first_seen)
   AND $__conditionalAll(severity IN (\${severity:singlequote}), $severity)
   AND $__conditionalAll(rule IN (\${rule:singlequote}), $rule)
@@ -196,7 +186,7 @@ ORDER BY bucket`,
         type: "piechart",
         w: 8,
         sql: `SELECT status, count() AS alerts
-FROM ${ALERTS}
+FROM alerts_with_status
 WHERE $__timeFilter(last_seen)
   AND $__conditionalAll(severity IN (\${severity:singlequote}), $severity)
   AND $__conditionalAll(rule IN (\${rule:singlequote}), $rule)
@@ -209,7 +199,7 @@ ORDER BY alerts DESC`,
         w: 16,
         sql: `SELECT rule, severity, count() AS alerts, countIf(status = 'open') AS open, sum(count) AS occurrences,
   max(last_seen) AS latest
-FROM ${ALERTS}
+FROM alerts_with_status
 WHERE $__timeFilter(last_seen)
   AND $__conditionalAll(severity IN (\${severity:singlequote}), $severity)
   AND $__conditionalAll(rule IN (\${rule:singlequote}), $rule)
@@ -227,7 +217,7 @@ ORDER BY alerts DESC`,
   multiIf(countIf(severity = 'critical') > 0, 'critical', countIf(severity = 'high') > 0, 'high',
     countIf(severity = 'medium') > 0, 'medium', countIf(severity = 'low') > 0, 'low', 'info') AS worst,
   max(last_seen) AS latest
-FROM ${ALERTS}
+FROM alerts_with_status
 WHERE $__timeFilter(last_seen)
   AND $__conditionalAll(severity IN (\${severity:singlequote}), $severity)
   AND $__conditionalAll(rule IN (\${rule:singlequote}), $rule)
@@ -242,7 +232,7 @@ LIMIT 20`,
         w: 12,
         identityLink: "identity_id",
         sql: `SELECT last_seen, severity, status, rule, identity_id, title, resource, count, id
-FROM ${ALERTS}
+FROM alerts_with_status
 WHERE $__timeFilter(last_seen)
   AND $__conditionalAll(severity IN (\${severity:singlequote}), $severity)
   AND $__conditionalAll(rule IN (\${rule:singlequote}), $rule)
@@ -335,7 +325,7 @@ ORDER BY bucket`,
         w: 24,
         h: 7,
         sql: `SELECT last_seen, severity, status, rule, title, resource, count, id
-FROM ${ALERTS}
+FROM alerts_with_status
 WHERE identity_id = \${identity:singlequote} AND $__timeFilter(last_seen)
 ORDER BY last_seen DESC
 LIMIT 200`,
@@ -686,7 +676,7 @@ LIMIT 200`,
         w: 24,
         identityLink: "identity_id",
         sql: `SELECT last_seen, severity, status, identity_id, title, resource, count
-FROM ${ALERTS}
+FROM alerts_with_status
 WHERE rule = 'gpu-job-unexpected' AND $__timeFilter(last_seen)
 ORDER BY last_seen DESC
 LIMIT 200`,

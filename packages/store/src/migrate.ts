@@ -27,13 +27,14 @@ export function splitStatements(sql: string): string[] {
 }
 
 /**
- * Rewrites a CREATE TABLE for a replicated cluster. Engine names are fixed identifiers from our own
- * migration files, not user input. Uses the {shard}/{replica} macros every replicated server defines.
+ * Rewrites a CREATE TABLE for a replicated cluster, and runs a CREATE VIEW on every node (a view holds no
+ * data; each node needs its own). Engine names are fixed identifiers from our own migration files, not
+ * user input. Uses the {shard}/{replica} macros every replicated server defines.
  */
 export function replicate(stmt: string, cluster: string): string {
-  if (!/^CREATE TABLE IF NOT EXISTS /i.test(stmt)) return stmt;
+  if (!/^CREATE (TABLE|VIEW) IF NOT EXISTS /i.test(stmt)) return stmt;
   const withCluster = stmt.replace(
-    /^(CREATE TABLE IF NOT EXISTS\s+\w+)/i,
+    /^(CREATE (?:TABLE|VIEW) IF NOT EXISTS\s+\w+)/i,
     `$1 ON CLUSTER '${cluster.replace(/'/g, "")}'`,
   );
   return withCluster.replace(

@@ -14,11 +14,14 @@ describe("migrations", () => {
       const rs = await store.ch.query({
         query:
           "SELECT name FROM system.tables WHERE database = currentDatabase() AND name IN {names:Array(String)} ORDER BY name",
-        query_params: { names: ["alerts", "events", "identity_aliases", "dead_letters"] },
+        query_params: {
+          names: ["alerts", "alerts_with_status", "events", "identity_aliases", "dead_letters"],
+        },
         format: "JSONEachRow",
       });
       expect(((await rs.json()) as { name: string }[]).map((r) => r.name)).toEqual([
         "alerts",
+        "alerts_with_status",
         "dead_letters",
         "events",
         "identity_aliases",
@@ -39,6 +42,9 @@ describe("migrations", () => {
     );
     expect(replicate("CREATE TABLE IF NOT EXISTS e (a UInt8) ENGINE = MergeTree ORDER BY a", "c")).toContain(
       "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')",
+    );
+    expect(replicate("CREATE VIEW IF NOT EXISTS v AS SELECT 1", "c")).toBe(
+      "CREATE VIEW IF NOT EXISTS v ON CLUSTER 'c' AS SELECT 1",
     );
   });
 });
