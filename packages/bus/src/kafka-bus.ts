@@ -175,57 +175,157 @@ export class KafkaBus implements Bus {
 
   async consume(opts: ConsumeOptions): Promise<ConsumerHandle> {
     await this.ensureTopics(opts.topics);
-    const consumer = this.kafka.consumer({
-      groupId: opts.groupId,
-      allowAutoTopicCreation: true,
-      sessionTimeout: 10_000,
-      rebalanceTimeout: 20_000,
-      heartbeatInterval: 1000,
-      maxWaitTimeInMs: this.opts.fetchMaxWaitMs ?? 20,
-      maxBytesPerPartition: 1024 * 1024,
-      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
-    });
-    this.consumers.add(consumer);
-    await consumer.connect();
-    await consumer.subscribe({ topics: opts.topics, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      // Several partitions in flight at once: handlers coalesce them into one write round (group commit),
-      // so the fixed cost of a batch (queries, inserts, commit) is paid once for many small batches.
-      partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently ?? 12,
-      eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-        if (!batch.messages.length || !isRunning() || isStale()) return;
-        const messages = batch.messages.map((m) => ({
-          topic: batch.topic,
-          partition: batch.partition,
-          offset: m.offset,
-          key: m.key?.toString() ?? "",
-          value: m.value?.toString() ?? "",
-        }));
-        const hb = setInterval(() => heartbeat().catch(() => {}), 1000);
-        try {
-          // Throws on failure: kafkajs then restarts the consumer from the last committed offset.
-          await opts.handler({
-            topic: batch.topic,
-            partition: batch.partition,
-            messages,
-            lag: Number(batch.offsetLag()),
+    let stopped = false;
+    let current: { consumer: Consumer; pending: Set<Promise<void>>; notify: () => void } | undefined;
+    let restarting: Promise<void> | undefined;
+    let failures = 0;
+    const limits = {
+      messages: opts.maxInFlightMessages ?? 2 * (opts.maxBatch ?? 2000),
+      chars: opts.maxInFlightChars ?? 8 * 1024 * 1024,
+    };
+
+    /**
+     * One kafkajs consumer. A batch is handed to the handler and its offsets are committed when (and only
+     * when) the handler's promise resolved, in offset order per partition. With `pipelined`, eachBatch does
+     * not wait for that: it marks the batch consumed (resolveOffset) and returns as soon as the uncommitted
+     * work is within `limits`, so the fetchers bring the next batches while earlier ones are being written
+     * (kafkajs fetches a broker's partitions again only after every batch of its last fetch returned from
+     * eachBatch, and librdkafka's mock answers a fetch with one record batch per partition: without this,
+     * a handler's round could never be larger than one producer batch per partition).
+     *
+     * A handler that fails retires the whole consumer: it commits nothing more and hands nothing more over;
+     * once every call in flight has settled, a fresh consumer joins the group and starts again from the
+     * committed offsets, so the failed batch and everything after it come again (at-least-once; the
+     * detector drops what it had stored already by event id).
+     */
+    const run = async (): Promise<NonNullable<typeof current>> => {
+      const consumer = this.kafka.consumer({
+        groupId: opts.groupId,
+        allowAutoTopicCreation: true,
+        sessionTimeout: 10_000,
+        rebalanceTimeout: 20_000,
+        heartbeatInterval: 1000,
+        maxWaitTimeInMs: this.opts.fetchMaxWaitMs ?? 20,
+        maxBytesPerPartition: 1024 * 1024,
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 5000 },
+      });
+      this.consumers.add(consumer);
+      let retired = false;
+      const inFlight = { messages: 0, chars: 0 };
+      const pending = new Set<Promise<void>>();
+      const wake: (() => void)[] = [];
+      const notify = () => {
+        for (const w of wake.splice(0)) w();
+      };
+      // Per partition, the commit chain: each link commits its batch only if every earlier one did.
+      const tails = new Map<string, Promise<boolean>>();
+      const retire = (e: unknown) => {
+        if (retired) return;
+        retired = true;
+        notify();
+        if (!stopped)
+          logger.warn(
+            { group: opts.groupId, err: (e as Error)?.message?.slice(0, 200) },
+            "batch handler failed; restarting the consumer from the committed offsets",
+          );
+        restarting = (async () => {
+          await Promise.allSettled([...pending]);
+          this.consumers.delete(consumer);
+          await consumer.disconnect().catch(() => {});
+          if (stopped) return;
+          failures++;
+          await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** failures, 5000)));
+          if (!stopped)
+            current = await run().catch((err) => {
+              logger.warn({ group: opts.groupId, err: (err as Error).message }, "consumer restart failed");
+              return undefined;
+            });
+        })();
+      };
+      await consumer.connect();
+      await consumer.subscribe({ topics: opts.topics, fromBeginning: true });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        // Several partitions in flight at once: handlers coalesce them into one write round (group commit),
+        // so the fixed cost of a batch (queries, inserts, commit) is paid once for many small batches.
+        partitionsConsumedConcurrently: this.opts.partitionsConsumedConcurrently ?? 12,
+        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+          if (!batch.messages.length || retired || stopped || !isRunning() || isStale()) return;
+          let chars = 0;
+          const messages = batch.messages.map((m) => {
+            const value = m.value?.toString() ?? "";
+            chars += value.length;
+            return {
+              topic: batch.topic,
+              partition: batch.partition,
+              offset: m.offset,
+              key: m.key?.toString() ?? "",
+              value,
+            };
           });
-        } finally {
-          clearInterval(hb);
-        }
-        const last = batch.messages[batch.messages.length - 1].offset;
-        resolveOffset(last);
-        await consumer.commitOffsets([
-          { topic: batch.topic, partition: batch.partition, offset: (BigInt(last) + 1n).toString() },
-        ]);
-      },
-    });
+          const { topic, partition } = batch;
+          const next = (BigInt(batch.messages[batch.messages.length - 1].offset) + 1n).toString();
+          const done = opts.handler({ topic, partition, messages, lag: Number(batch.offsetLag()) });
+          done.catch(() => {}); // observed below, in order
+          const key = `${topic}\u0000${partition}`;
+          const link = (tails.get(key) ?? Promise.resolve(true)).then(async (ok) => {
+            if (!ok) return false;
+            try {
+              await done;
+            } catch (e) {
+              retire(e);
+              return false;
+            }
+            if (retired) return false;
+            try {
+              await consumer.commitOffsets([{ topic, partition, offset: next }]);
+              failures = 0;
+            } catch (e) {
+              // Not fatal: a later commit covers this one, or the partition's next owner redelivers.
+              logger.debug({ group: opts.groupId, err: (e as Error).message }, "offset commit failed");
+            }
+            return true;
+          });
+          tails.set(key, link);
+          inFlight.messages += messages.length;
+          inFlight.chars += chars;
+          const settled = link.then(() => {
+            inFlight.messages -= messages.length;
+            inFlight.chars -= chars;
+            pending.delete(settled);
+            notify();
+          });
+          pending.add(settled);
+          // Consumed, not committed: the next fetch continues after it; the commit follows the handler.
+          resolveOffset(batch.messages[batch.messages.length - 1].offset);
+          const hb = setInterval(() => heartbeat().catch(() => {}), 1000);
+          try {
+            const full = () =>
+              opts.pipelined
+                ? inFlight.messages >= limits.messages || inFlight.chars >= limits.chars
+                : pending.has(settled);
+            while (!retired && !stopped && full()) await new Promise<void>((r) => wake.push(r));
+          } finally {
+            clearInterval(hb);
+          }
+        },
+      });
+      return { consumer, pending, notify };
+    };
+    current = await run();
     return {
       stop: async () => {
-        this.consumers.delete(consumer);
-        await consumer.disconnect();
+        stopped = true;
+        const c = current;
+        if (c) {
+          // Let the batches handed over finish and commit (a handler that is stopping fails fast instead).
+          c.notify();
+          await Promise.allSettled([...c.pending]);
+          this.consumers.delete(c.consumer);
+          await c.consumer.disconnect().catch(() => {});
+        }
+        await restarting;
       },
     };
   }

@@ -27,7 +27,8 @@ export interface Batch {
 
 /**
  * Handles one batch. Resolve only when its effects are durable: the bus then commits the batch's
- * offsets. Throwing means "not processed": nothing is committed and the batch comes again.
+ * offsets. Throwing means "not processed": nothing is committed from then on and the batch comes again,
+ * with every batch of the consumer after it (Kafka: the consumer restarts from the committed offsets).
  */
 export type BatchHandler = (batch: Batch) => Promise<void>;
 
@@ -37,6 +38,17 @@ export interface ConsumeOptions {
   handler: BatchHandler;
   /** Upper bound on messages per handler call (in-process bus; Kafka batches by fetch size). */
   maxBatch?: number;
+  /**
+   * Kafka: hand the next batches over while earlier ones are still being processed (their offsets commit
+   * later, in order, each once its handler call resolved). The handler may then be called again for a
+   * partition before its previous call settled (always in offset order) and must keep that order itself,
+   * as the detector's coalescing stages do. Off: one call per partition at a time.
+   */
+  pipelined?: boolean;
+  /** With `pipelined`: uncommitted messages handed over, at most (default 2 × maxBatch). */
+  maxInFlightMessages?: number;
+  /** With `pipelined`: characters of uncommitted values handed over, at most (default 8 Mi). */
+  maxInFlightChars?: number;
 }
 
 export interface ConsumerHandle {

@@ -100,4 +100,77 @@ describe("KafkaBus over the Kafka protocol", () => {
       await bus.close();
     }
   }, 60_000);
+
+  it("pipelined: hands later batches over before earlier ones finish, commits only what finished in order, and restarts from the last commit after a failure", async () => {
+    const bus = new KafkaBus({ brokers: peer.brokers, clientId: "test-pipelined" });
+    const topic = `${peer.prefix}.pipelined`;
+    const groupId = `${peer.prefix}-pipelined`;
+    const waitFor = async (cond: () => boolean) => {
+      const deadline = Date.now() + 20_000;
+      while (!cond()) {
+        if (Date.now() > deadline) throw new Error("timed out waiting");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    };
+    try {
+      // One key, so one partition; every produce call is one record batch (0–3, 4–7, … 16–19), and the
+      // mock answers a fetch with one record batch per partition: five handler calls.
+      for (let i = 0; i < 5; i++)
+        await bus.produce(
+          topic,
+          Array.from({ length: 4 }, (_, j) => ({ key: "k", value: String(i * 4 + j) })),
+        );
+      const calls: { first: number; release: (ok: boolean) => void }[] = [];
+      let failed = false;
+      const handle = await bus.consume({
+        groupId,
+        topics: [topic],
+        pipelined: true,
+        handler: (b) => {
+          const first = Number(b.messages[0].value);
+          // After the failure every call succeeds at once.
+          if (failed) {
+            calls.push({ first, release: () => {} });
+            return Promise.resolve();
+          }
+          return new Promise<void>((resolve, reject) => {
+            calls.push({ first, release: (ok) => (ok ? resolve() : reject(new Error("write failed"))) });
+          });
+        },
+      });
+      // Three calls in flight at once on one partition, none finished: the consumer did not wait.
+      await waitFor(() => calls.length >= 3);
+      expect(calls.slice(0, 3).map((c) => c.first)).toEqual([0, 4, 8]);
+      // The first finishes, the second fails, the ones after it finish: only 0–3 may be committed.
+      failed = true;
+      calls[0].release(true);
+      calls[1].release(false);
+      for (const c of calls.slice(2)) c.release(true);
+      // A fresh consumer starts again after the last commit: 4–7 and everything after it come again.
+      const again4 = () => calls.findLastIndex((c) => c.first === 4);
+      await waitFor(() => calls.filter((c) => c.first === 4).length === 2);
+      await waitFor(() => calls.slice(again4()).some((c) => c.first === 16));
+      const redelivered = calls.slice(again4()).map((c) => c.first);
+      expect(redelivered).toEqual([4, 8, 12, 16]);
+      await handle.stop();
+
+      // Everything finished the second time round was committed: a new member of the group gets only
+      // what is produced after.
+      await bus.produce(topic, [{ key: "k", value: "20" }]);
+      const again: number[] = [];
+      const h2 = await bus.consume({
+        groupId,
+        topics: [topic],
+        pipelined: true,
+        handler: async (b) => {
+          again.push(...b.messages.map((m) => Number(m.value)));
+        },
+      });
+      await waitFor(() => again.length > 0);
+      expect(again).toEqual([20]);
+      await h2.stop();
+    } finally {
+      await bus.close();
+    }
+  }, 60_000);
 });

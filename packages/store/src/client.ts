@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { type ClickHouseClient, createClient } from "@clickhouse/client";
+import { EMBEDDED_CONNECTIONS, poolConnections } from "./chdb-pool";
 
 export interface StoreOptions {
   /** ClickHouse server URL; without it the embedded chDB engine is used under dataDir/clickhouse. */
@@ -16,6 +17,8 @@ export interface StoreOptions {
    * the data directory (the first client for a path in the process); ignored for server URLs.
    */
   wrapConnection?: (conn: ChdbConnection) => ChdbConnection;
+  /** Embedded only: chDB connections opened on the data directory and used side by side (chdb-pool.ts). */
+  connections?: number;
 }
 
 /** The `@clickhouse/client-common` Connection contract that chDB's connection implements. */
@@ -62,7 +65,12 @@ export async function createStoreClient(opts: StoreOptions): Promise<StoreClient
   if (!entry) {
     mkdirSync(path, { recursive: true });
     const { createChdbConnection } = await import("chdb/connection");
-    const conn = createChdbConnection({ path }) as unknown as ChdbConnection;
+    const conn = poolConnections(
+      Array.from(
+        { length: opts.connections ?? EMBEDDED_CONNECTIONS },
+        () => createChdbConnection({ path }) as unknown as ChdbConnection,
+      ),
+    );
     const client = createClient({
       connection: opts.wrapConnection ? opts.wrapConnection(conn) : conn,
       clickhouse_settings: { date_time_input_format: "best_effort" },

@@ -51,6 +51,9 @@ export async function startDetector(opts: {
       topics: [Topics.events],
       handler: pipeline.handle,
       maxBatch: batch,
+      // Both stages coalesce (rounds in hand-over order), so the consumer may hand over batches while
+      // earlier rounds are being written: larger rounds under load, fetches overlapping writes.
+      pipelined: true,
     }),
   );
   handles.push(
@@ -59,6 +62,7 @@ export async function startDetector(opts: {
       topics: SOURCES.map((s) => Topics.raw(s)),
       handler: normalizer.handle,
       maxBatch: batch,
+      pipelined: true,
     }),
   );
   handles.push(

@@ -9,8 +9,8 @@ import type { Config } from "@identrail/config";
 import { metrics, reasonLabel, stableId } from "@identrail/core";
 import { type DeadLetter, type NormalizedEvent, SourceName, Topics } from "@identrail/schema";
 import { isObj, parserFor, preview } from "@identrail/sources";
-import { coalesce } from "./coalesce";
-import { IdentityResolver } from "./resolver";
+import { coalesce, type Prepared } from "./coalesce";
+import { type AliasRow, IdentityResolver } from "./resolver";
 import { deadLetterRow, insertWithRetry } from "./writer";
 
 export interface NormalizerDeps {
@@ -22,11 +22,11 @@ export interface NormalizerDeps {
 
 export function createNormalizer(deps: NormalizerDeps) {
   const resolver = new IdentityResolver(deps.ch, deps.config.identities.links);
-  async function processBatches(batches: Batch[]) {
+  async function processBatches(batches: Batch[]): Promise<Prepared> {
     await resolver.refresh();
     const out: { key: string; value: string }[] = [];
     const dead: DeadLetter[] = [];
-    const aliasRows = [];
+    const aliasRows: AliasRow[] = [];
     const now = new Date().toISOString();
     for (const m of batches.flatMap((b) => b.messages)) {
       // `index` is the record's place in a v2 envelope: each packed record gets its own dead-letter id
@@ -102,13 +102,28 @@ export function createNormalizer(deps: NormalizerDeps) {
         }
       }
     }
-    await Promise.all([
-      insertWithRetry(deps.ch, "identity_aliases", aliasRows, deps.stopping),
-      insertWithRetry(deps.ch, "dead_letters", dead.map(deadLetterRow), deps.stopping),
-    ]);
-    await deps.bus.produce(Topics.events, out);
+    return {
+      // Runs once the previous round's writes were acknowledged, while the next round is normalized.
+      async write() {
+        try {
+          await Promise.all([
+            insertWithRetry(deps.ch, "identity_aliases", aliasRows, deps.stopping),
+            insertWithRetry(deps.ch, "dead_letters", dead.map(deadLetterRow), deps.stopping),
+          ]);
+          await deps.bus.produce(Topics.events, out);
+        } catch (e) {
+          // The records come again: their links must then be emitted again, not taken as known.
+          resolver.forget(aliasRows);
+          throw e;
+        }
+      },
+      abort() {
+        resolver.forget(aliasRows);
+      },
+    };
   }
-  // Concurrent per-partition batches share one round of inserts and one produce (see coalesce.ts).
+  // Concurrent per-partition batches share one round of inserts and one produce, and a round is
+  // normalized while the previous one is written (see coalesce.ts).
   return { resolver, handle: coalesce(processBatches, deps.config.detector.batch_size) };
 }
 

@@ -8,7 +8,7 @@ import type { Batch } from "@identrail/bus";
 import type { Config } from "@identrail/config";
 import { metrics, stableId } from "@identrail/core";
 import { type DeadLetter, NormalizedEvent } from "@identrail/schema";
-import { coalesce } from "./coalesce";
+import { coalesce, type Prepared } from "./coalesce";
 import { Engine } from "./engine";
 import type { Rule } from "./rules";
 import { STATE_QUERY } from "./state";
@@ -24,8 +24,16 @@ export interface DetectorDeps {
 export function createDetectorPipeline(deps: DetectorDeps) {
   const engine = new Engine(deps.config, deps.ch, deps.rules);
   const { ch, stopping } = deps;
-  async function processBatches(batches: Batch[]) {
+  // Ids of rounds prepared but not yet written: the replay check cannot see them in ClickHouse yet.
+  const unwritten = new Set<string>();
+  async function processBatches(batches: Batch[]): Promise<Prepared> {
     const started = process.hrtime.bigint();
+    // Keep memory bounded: identities idle for longer than the dormancy horizon reload on demand. Here,
+    // before this round touches any state, never while a round is between its phases.
+    if (engine.states.size > 200_000)
+      engine.states.evict(engine.watermark - deps.config.detector.dormant_after);
+    // Alert groups idle for a week (event time) reload from ClickHouse if they recur.
+    if (engine.alerts.size > 50_000) engine.alerts.evict(engine.watermark - 7 * 86_400_000);
     const byId = new Map<string, NormalizedEvent>();
     const dead: DeadLetter[] = [];
     for (const m of batches.flatMap((b) => b.messages)) {
@@ -48,7 +56,7 @@ export function createDetectorPipeline(deps: DetectorDeps) {
         metrics.deadLetters.inc({ stage: "detector", source: "unknown", reason: "schema" });
         continue;
       }
-      if (!byId.has(r.data.id)) byId.set(r.data.id, r.data);
+      if (!byId.has(r.data.id) && !unwritten.has(r.data.id)) byId.set(r.data.id, r.data);
       else metrics.dropped.inc({ stage: "detector", source: r.data.source, reason: "duplicate-in-batch" });
     }
     let events = [...byId.values()];
@@ -89,37 +97,56 @@ export function createDetectorPipeline(deps: DetectorDeps) {
       }
     }
     const identities = [...new Set(events.map((e) => e.identity_id))];
+    let out: Awaited<ReturnType<Engine["process"]>>;
     try {
-      const out = await engine.process(events, new Set(toLoad));
-      // Derived rows first, the events themselves last: an event row marks its processing complete.
-      // The derived tables do not depend on each other, so they are written concurrently (empty ones are
-      // skipped by insertWithRetry); all of them must be acknowledged before the events go in.
-      await Promise.all([
-        insertWithRetry(ch, "identity_events", out.identityEvents.map(identityEventRow), stopping),
-        insertWithRetry(ch, "identity_features", out.features, stopping),
-        insertWithRetry(ch, "identity_seen", out.seen, stopping),
-        insertWithRetry(ch, "identities", out.identities, stopping),
-        insertWithRetry(ch, "alert_evidence", out.evidence, stopping),
-        insertWithRetry(ch, "alerts", out.alerts, stopping),
-        insertWithRetry(ch, "dead_letters", dead.map(deadLetterRow), stopping),
-      ]);
-      await insertEvents(ch, events.map(eventValues), stopping);
+      out = await engine.process(events, new Set(toLoad));
     } catch (e) {
       engine.invalidate(identities);
       throw e;
     }
-    metrics.detectorEvents.inc({ outcome: "stored" }, events.length);
-    metrics.detectorLatency.observe({ stage: "detect" }, Number(process.hrtime.bigint() - started) / 1e9);
-    for (const batch of batches)
-      if (batch.lag !== undefined)
-        metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, batch.lag);
-    // Keep memory bounded: identities idle for longer than the dormancy horizon reload on demand.
-    if (engine.states.size > 200_000)
-      engine.states.evict(engine.watermark - deps.config.detector.dormant_after);
-    // Alert groups idle for a week (event time) reload from ClickHouse if they recur.
-    if (engine.alerts.size > 50_000) engine.alerts.evict(engine.watermark - 7 * 86_400_000);
+    const ids = events.map((e) => e.id);
+    for (const id of ids) unwritten.add(id);
+    const settle = () => {
+      for (const id of ids) unwritten.delete(id);
+    };
+    return {
+      // Runs once the previous round's writes were acknowledged, while the next round is prepared.
+      async write() {
+        try {
+          // Derived rows first, the events themselves last: an event row marks its processing complete.
+          // The derived tables do not depend on each other, so they are written concurrently (empty ones
+          // are skipped by insertWithRetry); all of them must be acknowledged before the events go in.
+          await Promise.all([
+            insertWithRetry(ch, "identity_events", out.identityEvents.map(identityEventRow), stopping),
+            insertWithRetry(ch, "identity_features", out.features, stopping),
+            insertWithRetry(ch, "identity_seen", out.seen, stopping),
+            insertWithRetry(ch, "identities", out.identities, stopping),
+            insertWithRetry(ch, "alert_evidence", out.evidence, stopping),
+            insertWithRetry(ch, "alerts", out.alerts, stopping),
+            insertWithRetry(ch, "dead_letters", dead.map(deadLetterRow), stopping),
+          ]);
+          await insertEvents(ch, events.map(eventValues), stopping);
+        } catch (e) {
+          engine.invalidate(identities);
+          throw e;
+        } finally {
+          settle();
+        }
+        metrics.detectorEvents.inc({ outcome: "stored" }, events.length);
+        metrics.detectorLatency.observe({ stage: "detect" }, Number(process.hrtime.bigint() - started) / 1e9);
+        for (const batch of batches)
+          if (batch.lag !== undefined)
+            metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, batch.lag);
+      },
+      // An earlier round's writes failed: this round's state changes were made on top of them.
+      abort() {
+        settle();
+        engine.invalidate(identities);
+      },
+    };
   }
-  // Concurrent per-partition batches are processed together, one round at a time (see coalesce.ts).
+  // Concurrent per-partition batches are processed together; a round's reads and rules run while the
+  // previous round is written (see coalesce.ts).
   const handle = coalesce(processBatches, deps.config.detector.batch_size);
   return { engine, handle };
 }

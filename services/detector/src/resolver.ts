@@ -68,6 +68,17 @@ export class IdentityResolver {
     return cur;
   }
 
+  /**
+   * Drops links learned from rows that were not persisted (their round failed), so that the records,
+   * when they come again, emit them again. Links learned since from other rows are kept.
+   */
+  forget(rows: AliasRow[]) {
+    for (const r of rows) {
+      const target = r.alias === r.identity_id ? r.alias : r.identity_id;
+      if (this.map.get(r.alias) === target) this.map.delete(r.alias);
+    }
+  }
+
   /** Sets `identity_id` on the event and returns alias rows to persist (only new or changed links). */
   resolve(e: NormalizedEvent): AliasRow[] {
     const aliases = e.actor.links.length ? e.actor.links : [fallbackAlias(e)];
