@@ -41,6 +41,7 @@ export function poolConnections(conns: ChdbConnection[]): ChdbConnection {
       for (const c of conns) await c.close();
     },
   };
-  // chDB's own escape hatches (`.chdb`, e.g. rawInsert for the write benchmark) from the first connection.
-  return Object.assign(Object.create(conns[0] as object) as object, pool) as ChdbConnection;
+  // chDB's own escape hatches (`.chdb`, e.g. rawInsert for the write benchmark): the first connection's.
+  Object.defineProperty(pool, "chdb", { get: () => (conns[0] as unknown as { chdb: unknown }).chdb });
+  return pool;
 }

@@ -6,10 +6,17 @@ import { createStoreClient } from "../src";
 
 describe("embedded store: several chDB connections on one data directory", () => {
   it("runs statements side by side and every connection sees every write", async () => {
+    let conn: unknown;
     const store = await createStoreClient({
       dataDir: mkdtempSync(join(tmpdir(), "identrail-pool-")),
       connections: 3,
+      wrapConnection: (c) => {
+        conn = c;
+        return c;
+      },
     });
+    // chDB's own extension stays reachable through the pool (the write benchmark's reference uses it).
+    expect(typeof (conn as { chdb: { rawInsert: unknown } }).chdb.rawInsert).toBe("function");
     try {
       // Three 300 ms statements at once: on one connection libchdb runs them one after another (≥ 900 ms);
       // spread over three they overlap. The bound leaves wide room for a slow machine either way.
