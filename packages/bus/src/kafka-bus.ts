@@ -232,18 +232,28 @@ export class KafkaBus implements Bus {
           await Promise.allSettled([...pending]);
           this.consumers.delete(consumer);
           await consumer.disconnect().catch(() => {});
-          if (stopped) return;
-          failures++;
-          await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** failures, 5000)));
-          if (!stopped)
-            current = await run().catch((err) => {
+          // Until a fresh consumer runs (Kafka may be down too), with a growing pause between attempts.
+          while (!stopped) {
+            failures++;
+            await new Promise((r) => setTimeout(r, Math.min(200 * 2 ** failures, 5000)));
+            if (stopped) return;
+            try {
+              current = await run();
+              return;
+            } catch (err) {
               logger.warn({ group: opts.groupId, err: (err as Error).message }, "consumer restart failed");
-              return undefined;
-            });
+            }
+          }
         })();
       };
-      await consumer.connect();
-      await consumer.subscribe({ topics: opts.topics, fromBeginning: true });
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: opts.topics, fromBeginning: true });
+      } catch (e) {
+        this.consumers.delete(consumer);
+        await consumer.disconnect().catch(() => {});
+        throw e;
+      }
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -317,15 +327,20 @@ export class KafkaBus implements Bus {
     return {
       stop: async () => {
         stopped = true;
-        const c = current;
-        if (c) {
-          // Let the batches handed over finish and commit (a handler that is stopping fails fast instead).
-          c.notify();
-          await Promise.allSettled([...c.pending]);
-          this.consumers.delete(c.consumer);
-          await c.consumer.disconnect().catch(() => {});
+        // A restart already past its last check may still bring up a consumer: stop that one too.
+        for (;;) {
+          const c = current;
+          const r = restarting;
+          if (c) {
+            // Let the batches handed over finish and commit (a handler that is stopping fails fast).
+            c.notify();
+            await Promise.allSettled([...c.pending]);
+            this.consumers.delete(c.consumer);
+            await c.consumer.disconnect().catch(() => {});
+          }
+          await r;
+          if (current === c && restarting === r) return;
         }
-        await restarting;
       },
     };
   }
