@@ -1,5 +1,6 @@
 /**
- * Kafka consumption alone: our KafkaBus consumer (kafkajs, batches, manual commits) reading a topic of
+ * Kafka consumption alone: our KafkaBus consumer (kafkajs, batches, manual commits, pipelined as the
+ * detector stages consume it) reading a topic of
  * raw envelopes from the beginning, against `kcat -C` (librdkafka) reading the same topic. Rate is
  * messages/s from the first delivered message to the last, so group join and process start-up are not
  * counted for either. 12k messages of ~1 KB over the mock's 4 auto-created partitions keeps every
@@ -25,6 +26,8 @@ async function busRate(bus: KafkaBus, topic: string, group: string): Promise<num
   const h = await bus.consume({
     groupId: group,
     topics: [topic],
+    // As the detector stages consume: batches handed over while earlier ones are still being processed.
+    pipelined: true,
     handler: async (b) => {
       const now = performance.now();
       if (!first) {
