@@ -26,11 +26,6 @@ import { fileURLToPath } from "node:url";
 export const CLICKHOUSE_DS = { type: "grafana-clickhouse-datasource", uid: "identrail-clickhouse" } as const;
 export const PROMETHEUS_DS = { type: "prometheus", uid: "identrail-prometheus" } as const;
 
-/** Namespace of a workload: inventory events carry it, K8s audit ones have it in k8s://<cluster>/<ns>/… */
-const NAMESPACE = `if(attrs['namespace'] != '', attrs['namespace'], splitByChar('/', resource_uri)[4])`;
-const GPUS = `toUInt32OrZero(attrs['gpu_count'])`;
-const SECRET_TYPES = `('secrets', 'secret', 'vault-secret')`;
-
 type Unit = "short" | "bytes" | "s" | "reqps" | "dateTimeAsIso" | "h";
 
 export interface PanelSpec {
@@ -357,9 +352,9 @@ LIMIT 500`,
         title: "GPU jobs",
         type: "table",
         w: 12,
-        sql: `SELECT time, ${NAMESPACE} AS namespace, resource_uri AS workload, ${GPUS} AS gpus, attrs['images'] AS images,
+        sql: `SELECT time, namespace, resource_uri AS workload, gpu_count AS gpus, attrs['images'] AS images,
   attrs['active_deadline_seconds'] AS deadline_s
-FROM identity_events
+FROM gpu_events
 WHERE identity_id = \${identity:singlequote} AND kind = 'gpu_job' AND $__timeFilter(time)
 ORDER BY time DESC
 LIMIT 500`,
@@ -416,7 +411,7 @@ WHERE kind = 'secret_read' AND $__timeFilter(time) AND $__conditionalAll(source 
         w: 6,
         h: 5,
         sql: `SELECT count() AS denied FROM events
-WHERE resource_type IN ${SECRET_TYPES} AND verb IN ('read', 'list') AND outcome = 'failure' AND $__timeFilter(time)
+WHERE resource_type IN ('secrets', 'secret', 'vault-secret') AND verb IN ('read', 'list') AND outcome = 'failure' AND $__timeFilter(time)
   AND $__conditionalAll(source IN (\${source:singlequote}), $source)`,
       },
       {
@@ -483,7 +478,7 @@ LIMIT 200`,
         identityLink: "identity_id",
         sql: `SELECT time, identity_id, source, operation, resource_uri AS secret, status_code, reason, src_ip
 FROM events
-WHERE resource_type IN ${SECRET_TYPES} AND verb IN ('read', 'list') AND outcome = 'failure'
+WHERE resource_type IN ('secrets', 'secret', 'vault-secret') AND verb IN ('read', 'list') AND outcome = 'failure'
   AND $__timeFilter(time) AND $__conditionalAll(source IN (\${source:singlequote}), $source)
 ORDER BY time DESC
 LIMIT 500`,
@@ -587,7 +582,7 @@ LIMIT 1000`,
       {
         name: "namespace",
         label: "Namespace",
-        query: `SELECT DISTINCT ${NAMESPACE} AS ns FROM identity_events WHERE kind = 'gpu_job' ORDER BY ns`,
+        query: `SELECT DISTINCT namespace AS ns FROM gpu_events WHERE kind = 'gpu_job' ORDER BY ns`,
         multi: true,
         includeAll: true,
       },
@@ -598,10 +593,10 @@ LIMIT 1000`,
         type: "timeseries",
         w: 12,
         stack: true,
-        sql: `SELECT $__timeInterval(time) AS bucket, ${NAMESPACE} AS namespace, sum(${GPUS}) AS gpus
-FROM identity_events
+        sql: `SELECT $__timeInterval(time) AS bucket, namespace, sum(gpu_count) AS gpus
+FROM gpu_events
 WHERE kind = 'gpu_job' AND $__timeFilter(time)
-  AND $__conditionalAll(${NAMESPACE} IN (\${namespace:singlequote}), $namespace)
+  AND $__conditionalAll(namespace IN (\${namespace:singlequote}), $namespace)
 GROUP BY bucket, namespace
 ORDER BY bucket`,
       },
@@ -618,11 +613,11 @@ ORDER BY bucket`,
         sql: `SELECT identity_id, namespace, round(sum(gpus * dateDiff('second', greatest(started, $__fromTime),
     least(if(ended < started, $__toTime, ended), $__toTime)) / 3600), 2) AS gpu_hours, count() AS workloads
 FROM (
-  SELECT identity_id, ${NAMESPACE} AS namespace, attrs['workload'] AS workload, max(${GPUS}) AS gpus,
+  SELECT identity_id, namespace, attrs['workload'] AS workload, max(gpu_count) AS gpus,
     minIf(time, kind = 'gpu_job') AS started,
     maxIf(time, kind = 'job_lifecycle' AND attrs['phase'] = 'end') AS ended
-  FROM identity_events
-  WHERE kind IN ('gpu_job', 'job_lifecycle') AND time <= $__toTime
+  FROM gpu_events
+  WHERE time <= $__toTime
   GROUP BY identity_id, namespace, workload
   HAVING gpus > 0 AND countIf(kind = 'gpu_job') > 0 AND (ended < started OR ended >= $__fromTime)
 )
@@ -635,10 +630,10 @@ LIMIT 200`,
         title: "GPU jobs by namespace",
         type: "table",
         w: 8,
-        sql: `SELECT ${NAMESPACE} AS namespace, count() AS jobs, sum(${GPUS}) AS gpus, uniqExact(identity_id) AS identities
-FROM identity_events
+        sql: `SELECT namespace, count() AS jobs, sum(gpu_count) AS gpus, uniqExact(identity_id) AS identities
+FROM gpu_events
 WHERE kind = 'gpu_job' AND $__timeFilter(time)
-  AND $__conditionalAll(${NAMESPACE} IN (\${namespace:singlequote}), $namespace)
+  AND $__conditionalAll(namespace IN (\${namespace:singlequote}), $namespace)
 GROUP BY namespace
 ORDER BY gpus DESC`,
       },
@@ -647,10 +642,10 @@ ORDER BY gpus DESC`,
         type: "table",
         w: 8,
         identityLink: "identity_id",
-        sql: `SELECT identity_id, count() AS jobs, sum(${GPUS}) AS gpus, max(time) AS last_job
-FROM identity_events
+        sql: `SELECT identity_id, count() AS jobs, sum(gpu_count) AS gpus, max(time) AS last_job
+FROM gpu_events
 WHERE kind = 'gpu_job' AND $__timeFilter(time)
-  AND $__conditionalAll(${NAMESPACE} IN (\${namespace:singlequote}), $namespace)
+  AND $__conditionalAll(namespace IN (\${namespace:singlequote}), $namespace)
 GROUP BY identity_id
 ORDER BY gpus DESC
 LIMIT 200`,
@@ -661,11 +656,11 @@ LIMIT 200`,
         w: 8,
         description:
           "GPUs are each job's total, so per image they are an upper bound when a job runs several images.",
-        sql: `SELECT image, count() AS jobs, sum(${GPUS}) AS gpus, uniqExact(identity_id) AS identities
-FROM identity_events
+        sql: `SELECT image, count() AS jobs, sum(gpu_count) AS gpus, uniqExact(identity_id) AS identities
+FROM gpu_events
 ARRAY JOIN splitByChar(',', attrs['images']) AS image
 WHERE kind = 'gpu_job' AND $__timeFilter(time) AND attrs['images'] != ''
-  AND $__conditionalAll(${NAMESPACE} IN (\${namespace:singlequote}), $namespace)
+  AND $__conditionalAll(namespace IN (\${namespace:singlequote}), $namespace)
 GROUP BY image
 ORDER BY jobs DESC
 LIMIT 200`,

@@ -27,6 +27,7 @@ GRANT SELECT ON identrail.alert_state TO identrail_grafana;
 GRANT SELECT ON identrail.alert_history TO identrail_grafana;
 GRANT SELECT ON identrail.alert_evidence TO identrail_grafana;
 GRANT SELECT ON identrail.alerts_with_status TO identrail_grafana;
+GRANT SELECT ON identrail.gpu_events TO identrail_grafana;
 -- Not the payload: reasons are enough for a dashboard; payloads are inspected through the API.
 GRANT SELECT(id, time, stage, source, reason, replayed_at) ON identrail.dead_letters TO identrail_grafana;
 
