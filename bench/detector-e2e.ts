@@ -102,7 +102,7 @@ async function main() {
     ],
     notes: [
       "envelopes are produced through the collector's ingest path (decode, accept, redact, pack per partition, produce) on the same thread as the normalizer and the detector",
-      `main thread busy (event-loop utilisation, median) ${Math.round(median(elus) * 100)}%; whole process ${median(cores).toFixed(2)} cores (chDB, Kafka client threads, collector thread) of ${cpus().length}, beside the Kafka mock's own process`,
+      `main thread busy (event-loop utilisation, median) ${Math.round(median(elus) * 100)}%; whole process ${median(cores).toFixed(2)} cores (chDB, the Kafka producer thread) of ${cpus().length}, beside the Kafka mock's own process`,
     ],
   });
 }

@@ -73,12 +73,10 @@ describe("detector SIGKILL during a Kafka run", () => {
       // Progress in records over both stages: the normalizer's is what it put on the events topic (its
       // high watermark: raw offsets no longer count records, a raw message packs a request's records per
       // partition), the detector's the events offsets it committed (after its writes were acknowledged).
-      const detectorCommitted = async () =>
-        (await offsets.progress(GROUPS.detector, Topics.events).catch(() => ({ committed: 0 }))).committed;
+      const events = () =>
+        offsets.progress(GROUPS.detector, Topics.events).catch(() => ({ high: 0, committed: 0 }));
       const progress = async () => {
-        const b = await offsets
-          .progress(GROUPS.detector, Topics.events)
-          .catch(() => ({ high: 0, committed: 0 }));
+        const b = await events();
         return b.high + b.committed;
       };
       const sending = (async () => {
@@ -87,7 +85,7 @@ describe("detector SIGKILL during a Kafka run", () => {
           // only the newest ~5 MB of each partition, so an unpaced sender (in-process, far faster than the
           // pipeline) would have unread records dropped by the broker at full scale; a real cluster keeps
           // them, and pacing changes nothing there.
-          while (acknowledged - (await detectorCommitted()) > AHEAD)
+          while (acknowledged - (await events()).committed > AHEAD)
             await new Promise((r) => setTimeout(r, 100));
           const res = await collector.app.inject({
             method: "POST",

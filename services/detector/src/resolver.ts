@@ -73,10 +73,7 @@ export class IdentityResolver {
    * when they come again, emit them again. Links learned since from other rows are kept.
    */
   forget(rows: AliasRow[]) {
-    for (const r of rows) {
-      const target = r.alias === r.identity_id ? r.alias : r.identity_id;
-      if (this.map.get(r.alias) === target) this.map.delete(r.alias);
-    }
+    for (const r of rows) if (this.map.get(r.alias) === r.identity_id) this.map.delete(r.alias);
   }
 
   /** Sets `identity_id` on the event and returns alias rows to persist (only new or changed links). */
