@@ -27,7 +27,7 @@ beforeAll(async () => {
 });
 afterEach(async () => {
   for (const t of ["alerts", "alert_state", "notify_outbox", "notify_state", "notify_attempts"])
-    await store.ch.command({ query: `TRUNCATE TABLE ${t}` });
+    await store.ch.command({ query: "TRUNCATE TABLE {t:Identifier}", query_params: { t } });
   await Promise.all(recorders.splice(0).map((r) => r.stop()));
 });
 afterAll(async () => {
