@@ -13,8 +13,9 @@ export interface DecodeResult {
   records: unknown[];
   errors: DecodeError[];
   /**
-   * `texts[i]`, when set, is record i's own JSON text: the record is one whole input line (NDJSON) and
-   * `JSON.parse(texts[i])` built it. The collector forwards that text instead of re-serializing the record
+   * `texts[i]`, when set, is record i's own JSON text: the record is one whole input line (NDJSON), or
+   * one element of the whole document's records array (element-texts.ts), and `JSON.parse(texts[i])`
+   * builds the same value. The collector forwards that text instead of re-serializing the record
    * when `accept` hands the same object back (nothing redacted: `accept` never modifies its input).
    */
   texts?: (string | undefined)[];

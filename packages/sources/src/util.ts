@@ -1,4 +1,5 @@
 /** Small, allocation-light accessors for untrusted JSON. */
+import { wholeDocumentTexts } from "./element-texts";
 import type { DecodeError, DecodeResult } from "./types";
 
 export type Obj = Record<string, unknown>;
@@ -203,7 +204,7 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
   const whole = safeJsonParse(trimmed);
   if ("value" in whole) {
     records.push(...unwrap(whole.value));
-    return { records, errors };
+    return { records, errors, texts: wholeDocumentTexts(trimmed, whole.value, records) };
   }
   // Split on "\n" alone: each line is trimmed below, which drops the "\r" of CRLF (same lines as /\r?\n/).
   const lines = trimmed.split("\n");

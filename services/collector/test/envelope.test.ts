@@ -166,10 +166,10 @@ describe("NDJSON lines forwarded as written", () => {
     expect(d.records).toHaveLength(2);
     expect(d.texts?.[0]).toBe(line);
     expect(d.texts?.[1]).toBeUndefined();
-    // A whole JSON document (an EventList) is one parse: no per-record text.
-    expect(
-      k8sAudit.decode(JSON.stringify({ kind: "EventList", items: [JSON.parse(line)] })).texts,
-    ).toBeUndefined();
+    // A whole JSON document (an EventList): each item's slice of the document.
+    expect(k8sAudit.decode(JSON.stringify({ kind: "EventList", items: [JSON.parse(line)] })).texts).toEqual([
+      line,
+    ]);
   });
 });
 
