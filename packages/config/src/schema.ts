@@ -1,6 +1,11 @@
+import { availableParallelism } from "node:os";
 import { SEVERITIES, SOURCES } from "@identrail/schema";
 import { z } from "zod";
 import { Duration } from "./duration";
+
+function defaultPrepareThreads(): number {
+  return Math.min(4, Math.max(1, availableParallelism() - 1));
+}
 
 export const SCOPES = ["ingest", "read", "respond", "admin"] as const;
 export const Scope = z.enum(SCOPES);
@@ -163,12 +168,19 @@ export const ConfigSchema = z.object({
        * that still lands later is stored once: the detector drops repeated event ids).
        */
       produce_timeout: Duration.default(5000),
+      /**
+       * Threads that decompress, parse, validate and envelope request bodies, beside the thread serving
+       * HTTP (services/collector/src/prepare-pool.ts). Default: one per core but one, 1 to 4. 0 prepares
+       * bodies on the HTTP thread.
+       */
+      prepare_threads: z.number().int().min(0).max(64).default(defaultPrepareThreads),
     })
-    .default({
+    .default(() => ({
       max_body_bytes: 10 * 1024 * 1024,
       max_decompressed_bytes: 64 * 1024 * 1024,
       produce_timeout: 5000,
-    }),
+      prepare_threads: defaultPrepareThreads(),
+    })),
   detector: z
     .object({
       learning_period: Duration.default(7 * 86_400_000),

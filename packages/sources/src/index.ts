@@ -43,3 +43,8 @@ export function parserFor(source: SourceName): SourceParser | undefined {
 export function routeRecord(source: SourceName, record: unknown): SourceName {
   return source === "gcp-audit" ? gcpRoute(record) : source;
 }
+
+/** Every source whose topic `routeRecord` can send a record posted as `source` to. */
+export function routeTargets(source: SourceName): SourceName[] {
+  return source === "gcp-audit" ? ["gcp-audit", "k8s-audit"] : [source];
+}
