@@ -153,7 +153,8 @@ export function wholeDocumentTexts(text: string, doc: unknown, records: unknown[
   for (let i = 0; i < texts.length; i++) {
     const r = records[i];
     const c = texts[i].charCodeAt(0);
-    if (typeof r === "object" && r !== null && c !== (Array.isArray(r) ? OPEN_BRACKET : OPEN_BRACE)) return undefined;
+    if (typeof r === "object" && r !== null && c !== (Array.isArray(r) ? OPEN_BRACKET : OPEN_BRACE))
+      return undefined;
   }
   return texts;
 }
