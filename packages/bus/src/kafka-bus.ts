@@ -219,6 +219,23 @@ export class KafkaBus implements Bus {
       };
       // Per partition, the commit chain: each link commits its batch only if every earlier one did.
       const tails = new Map<string, Promise<boolean>>();
+      // Offsets ready to commit, sent together: a round's handler calls resolve at once, and one
+      // OffsetCommit request carries all of their partitions (Kafka protocol: OffsetCommit takes a list of
+      // topics and partitions) instead of one request per batch.
+      let queued = new Map<string, { topic: string; partition: number; offset: string }>();
+      let flush: Promise<void> | undefined;
+      const commit = (key: string, topic: string, partition: number, offset: string) => {
+        queued.set(key, { topic, partition, offset });
+        flush ??= new Promise<void>((resolve, reject) =>
+          setImmediate(() => {
+            const offsets = [...queued.values()];
+            queued = new Map();
+            flush = undefined;
+            consumer.commitOffsets(offsets).then(resolve, reject);
+          }),
+        );
+        return flush;
+      };
       const retire = (e: unknown) => {
         if (retired) return;
         retired = true;
@@ -289,7 +306,7 @@ export class KafkaBus implements Bus {
             }
             if (retired) return false;
             try {
-              await consumer.commitOffsets([{ topic, partition, offset: next }]);
+              await commit(key, topic, partition, next);
               failures = 0;
             } catch (e) {
               // Not fatal: a later commit covers this one, or the partition's next owner redelivers.
