@@ -5,6 +5,7 @@
  * of ~1 KB, profiled), which otherwise takes half of the collector's main thread.
  */
 import { parentPort, workerData } from "node:worker_threads";
+import { installFastCrc32c } from "./fast-crc32c";
 import { createKafka, type KafkaBusOptions, producerOptions } from "./kafka-config";
 import { type PackedValues, unpackValues } from "./packed-values";
 
@@ -25,6 +26,8 @@ export type ProducerReply =
   | { id: number; ok: false; name: string; message: string };
 
 const port = parentPort!;
+// Before the first produce loads kafkajs' record batch encoder (see fast-crc32c.ts).
+installFastCrc32c();
 const producer = createKafka(workerData as KafkaBusOptions).producer(producerOptions);
 let connected: Promise<void> | undefined;
 const connect = () =>
