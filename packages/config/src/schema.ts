@@ -174,12 +174,22 @@ export const ConfigSchema = z.object({
        * bodies on the HTTP thread.
        */
       prepare_threads: z.number().int().min(0).max(64).default(defaultPrepareThreads),
+      /**
+       * Request bodies waiting for or on the prepare threads, at most (bytes as received). Past it the
+       * collector answers 503 `collector_busy` instead of holding more in memory.
+       */
+      max_queued_bytes: z
+        .number()
+        .int()
+        .positive()
+        .default(256 * 1024 * 1024),
     })
     .default(() => ({
       max_body_bytes: 10 * 1024 * 1024,
       max_decompressed_bytes: 64 * 1024 * 1024,
       produce_timeout: 5000,
       prepare_threads: defaultPrepareThreads(),
+      max_queued_bytes: 256 * 1024 * 1024,
     })),
   detector: z
     .object({

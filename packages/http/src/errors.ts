@@ -15,6 +15,11 @@ export const HTTP_ERRORS = {
   rate_limited: { status: 429, retryable: true, message: "rate limit exceeded" },
   bus_unavailable: { status: 503, retryable: true, message: "event bus unavailable; nothing was accepted" },
   store_unavailable: { status: 503, retryable: true, message: "storage unavailable" },
+  collector_busy: {
+    status: 503,
+    retryable: true,
+    message: "collector is at capacity; nothing was accepted, retry later",
+  },
   conflict: { status: 409, retryable: false, message: "conflict" },
   internal: { status: 500, retryable: true, message: "internal error" },
 } satisfies ErrorCatalog<string>;

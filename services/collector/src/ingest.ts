@@ -12,7 +12,7 @@ import { type SourceName, Topics } from "@identrail/schema";
 import { parserFor, routeTargets, type SourceParser } from "@identrail/sources";
 import type { FastifyInstance } from "fastify";
 import { type PreparedIngest, prepareBody, prepareIngest } from "./prepare";
-import { type PrepareOutcome, PreparePool } from "./prepare-pool";
+import { PoolBusyError, type PrepareOutcome, PreparePool } from "./prepare-pool";
 
 export * from "./prepare";
 
@@ -100,7 +100,10 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
     (_req, body, done) => done(null, body),
   );
   app.addHook("onRequest", requireScope(deps.authenticate, "ingest"));
-  const pool = config.ingest.prepare_threads > 0 ? new PreparePool(config.ingest.prepare_threads) : undefined;
+  const pool =
+    config.ingest.prepare_threads > 0
+      ? new PreparePool(config.ingest.prepare_threads, config.ingest.max_queued_bytes)
+      : undefined;
   if (pool) {
     pool.warm();
     app.addHook("onClose", () => pool.close());
@@ -154,6 +157,10 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
             partitions,
           });
         } catch (e) {
+          if (e instanceof PoolBusyError) {
+            metrics.ingestRequests.inc({ source, status: "503" });
+            throw httpError("collector_busy");
+          }
           req.log.error({ err: (e as Error).message }, "collector prepare thread failed");
           metrics.ingestRequests.inc({ source, status: "500" });
           throw httpError("internal");

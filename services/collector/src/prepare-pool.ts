@@ -32,26 +32,52 @@ export type PrepareReply =
 
 export type PrepareOutcome = { ok: true; value: PreparedIngest } | { ok: false; error: BodyError };
 
+/** The pool already holds `maxQueuedBytes` of bodies waiting or being prepared. */
+export class PoolBusyError extends Error {
+  constructor() {
+    super("collector prepare threads are at capacity");
+  }
+}
+
+/**
+ * Default bound on bodies (as received, before decompression) waiting for or being prepared
+ * (`ingest.max_queued_bytes`). Without prepare threads a saturated collector stops reading sockets and TCP
+ * pushes back on senders; with them the HTTP thread keeps reading, so the queue needs its own bound. Past
+ * it a request is answered 503 `collector_busy` (retryable) rather than held in memory.
+ */
+export const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
+
 interface Slot {
   worker: Worker | undefined;
-  pending: Map<number, { resolve: (r: PrepareOutcome) => void; reject: (e: Error) => void }>;
+  pending: Map<number, { resolve: (r: PrepareOutcome) => void; reject: (e: Error) => void; bytes: number }>;
 }
 
 export class PreparePool {
   private slots: Slot[];
   private seq = 0;
   private closed = false;
+  private queuedBytes = 0;
 
-  constructor(readonly threads: number) {
+  constructor(
+    readonly threads: number,
+    private readonly maxQueuedBytes = MAX_QUEUED_BYTES,
+  ) {
     this.slots = Array.from({ length: Math.max(1, threads) }, () => ({
       worker: undefined,
       pending: new Map(),
     }));
   }
 
-  /** Prepares one body on the least busy thread. Rejects only if that thread failed (a bug, or it died). */
+  /**
+   * Prepares one body on the least busy thread. Rejects with PoolBusyError when the queue is full (one
+   * body is always taken, however large), otherwise only if that thread failed (a bug, or it died). The
+   * body's memory is taken over when the Buffer owns all of it: the caller must not read it afterwards.
+   */
   run(job: PrepareJob): Promise<PrepareOutcome> {
     if (this.closed) return Promise.reject(new Error("prepare pool closed"));
+    const bytes = job.body.byteLength;
+    if (this.queuedBytes > 0 && this.queuedBytes + bytes > this.maxQueuedBytes)
+      return Promise.reject(new PoolBusyError());
     let slot = this.slots[0];
     for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
     const w = this.start(slot);
@@ -63,8 +89,9 @@ export class PreparePool {
       b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && !(b.buffer instanceof SharedArrayBuffer);
     const body = owns ? new Uint8Array(b.buffer, 0, b.byteLength) : new Uint8Array(b);
     const req: PrepareRequest = { ...job, id, body };
+    this.queuedBytes += bytes;
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      slot.pending.set(id, { resolve, reject, bytes });
       w.ref();
       w.postMessage(req, [body.buffer as ArrayBuffer]);
     });
@@ -80,6 +107,7 @@ export class PreparePool {
       const p = slot.pending.get(r.id);
       if (!p) return;
       slot.pending.delete(r.id);
+      this.queuedBytes -= p.bytes;
       if (!slot.pending.size) w.unref();
       if (r.ok) p.resolve({ ok: true, value: r.prepared });
       else if ("error" in r) p.resolve({ ok: false, error: r.error });
@@ -87,7 +115,10 @@ export class PreparePool {
     });
     const fail = (e: Error) => {
       if (slot.worker === w) slot.worker = undefined;
-      for (const p of slot.pending.values()) p.reject(e);
+      for (const p of slot.pending.values()) {
+        this.queuedBytes -= p.bytes;
+        p.reject(e);
+      }
       slot.pending.clear();
     };
     w.on("error", (e) => fail(e));

@@ -16,7 +16,7 @@ import Fastify from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
 import { ingestRoutes } from "../src/ingest";
 import { type PreparedIngest, prepareBody } from "../src/prepare";
-import { type PrepareJob, PreparePool } from "../src/prepare-pool";
+import { PoolBusyError, type PrepareJob, PreparePool } from "../src/prepare-pool";
 import { auditLine, readTopic, tempDir, testConfig } from "./helpers";
 
 const pool = new PreparePool(2);
@@ -171,6 +171,56 @@ describe("prepare pool", () => {
       expect(again.ok && again.value.accepted).toBe(1);
     } finally {
       await one.close();
+    }
+  });
+
+  it("refuses bodies past its queue limit (always taking one) and takes them again once it drains", async () => {
+    const bounded = new PreparePool(1, 1000);
+    try {
+      const first = bounded.run(job("k8s-audit", Buffer.from(eventList))); // larger than the limit, queue empty
+      await expect(bounded.run(job("k8s-audit", Buffer.from(auditLine("q-1"))))).rejects.toBeInstanceOf(
+        PoolBusyError,
+      );
+      expect((await first).ok).toBe(true);
+      const again = await bounded.run(job("k8s-audit", Buffer.from(auditLine("q-2"))));
+      expect(again.ok && again.value.accepted).toBe(1);
+    } finally {
+      await bounded.close();
+    }
+  });
+
+  it("HTTP: a request past the queue limit gets 503 collector_busy, retryable", async () => {
+    const TOKEN = "idt_test_prepare_pool_busy_01";
+    const dir = tempDir();
+    const config = testConfig(dir, {
+      auth: { tokens: [{ name: "t", scopes: ["ingest"], token: TOKEN }] },
+      ingest: { prepare_threads: 1, max_queued_bytes: 1 },
+    });
+    const bus: Bus = new LocalBus(join(dir, "bus"));
+    const app = Fastify();
+    installErrorHandler(app);
+    await app.register(ingestRoutes, { bus, config, authenticate: createAuthenticator(config.auth) });
+    try {
+      const big = JSON.stringify({
+        kind: "EventList",
+        items: Array.from({ length: 3000 }, (_, i) => JSON.parse(auditLine(`busy-${i}`))),
+      });
+      const post = (payload: string) =>
+        app.inject({
+          method: "POST",
+          url: "/ingest/k8s-audit",
+          headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+          payload,
+        });
+      // Whichever reaches the queue second is refused (the first is always taken).
+      const answers = await Promise.all([post(big), post(auditLine("busy-late"))]);
+      expect(answers.map((r) => r.statusCode).sort()).toEqual([200, 503]);
+      const refused = answers.find((r) => r.statusCode === 503);
+      expect(refused?.json().error).toMatchObject({ code: "collector_busy", retryable: true });
+      expect((await post(auditLine("busy-after"))).statusCode).toBe(200);
+    } finally {
+      await app.close();
+      await bus.close();
     }
   });
 
