@@ -3,6 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Bus, ConsumedMessage } from "@identrail/bus";
 import { type Config, parseConfig } from "@identrail/config";
+import { createAuthenticator, installErrorHandler } from "@identrail/http";
+import { routeRecord } from "@identrail/sources";
+import Fastify, { type FastifyInstance } from "fastify";
+import { ingestRoutes } from "../src/ingest";
 
 export function tempDir(prefix = "identrail-collector-") {
   return mkdtempSync(join(tmpdir(), prefix));
@@ -103,4 +107,18 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`condition not met in ${timeoutMs}ms${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+/** A fastify app with only the ingest routes, as the collector registers them (GKE routing included). */
+export async function ingestApp(bus: Bus, config: Config): Promise<FastifyInstance> {
+  const app = Fastify();
+  installErrorHandler(app);
+  await app.register(ingestRoutes, {
+    bus,
+    config,
+    authenticate: createAuthenticator(config.auth),
+    route: routeRecord,
+  });
+  await app.ready();
+  return app;
 }

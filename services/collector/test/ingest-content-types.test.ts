@@ -6,13 +6,10 @@
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { LocalBus } from "@identrail/bus";
-import { createAuthenticator, installErrorHandler } from "@identrail/http";
 import { Topics } from "@identrail/schema";
-import { routeRecord } from "@identrail/sources";
-import Fastify, { type FastifyInstance } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ingestRoutes } from "../src/ingest";
-import { auditIds, auditLine, readTopic, tempDir, testConfig } from "./helpers";
+import { auditIds, auditLine, ingestApp, readTopic, tempDir, testConfig } from "./helpers";
 
 const TOKEN = "idt_test_ingest_content_types_0001";
 let app: FastifyInstance;
@@ -43,15 +40,7 @@ beforeAll(async () => {
   const dir = tempDir();
   const config = testConfig(dir, { auth: { tokens: [{ name: "t", scopes: ["ingest"], token: TOKEN }] } });
   bus = new LocalBus(join(dir, "bus"));
-  app = Fastify();
-  installErrorHandler(app);
-  await app.register(ingestRoutes, {
-    bus,
-    config,
-    authenticate: createAuthenticator(config.auth),
-    route: routeRecord,
-  });
-  await app.ready();
+  app = await ingestApp(bus, config);
 });
 afterAll(async () => {
   await app?.close();

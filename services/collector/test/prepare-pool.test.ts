@@ -9,15 +9,12 @@ import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import type { Bus } from "@identrail/bus";
 import { LocalBus } from "@identrail/bus";
-import { createAuthenticator, installErrorHandler } from "@identrail/http";
 import { Topics } from "@identrail/schema";
 import { parserFor, routeRecord } from "@identrail/sources";
-import Fastify from "fastify";
 import { afterAll, describe, expect, it } from "vitest";
-import { ingestRoutes } from "../src/ingest";
 import { type PreparedIngest, prepareBody } from "../src/prepare";
 import { PoolBusyError, type PrepareJob, PreparePool } from "../src/prepare-pool";
-import { auditLine, readTopic, tempDir, testConfig } from "./helpers";
+import { auditLine, ingestApp, readTopic, tempDir, testConfig } from "./helpers";
 
 const pool = new PreparePool(2);
 afterAll(() => pool.close());
@@ -197,9 +194,7 @@ describe("prepare pool", () => {
       ingest: { prepare_threads: 1, max_queued_bytes: 1 },
     });
     const bus: Bus = new LocalBus(join(dir, "bus"));
-    const app = Fastify();
-    installErrorHandler(app);
-    await app.register(ingestRoutes, { bus, config, authenticate: createAuthenticator(config.auth) });
+    const app = await ingestApp(bus, config);
     try {
       const big = JSON.stringify({
         kind: "EventList",
@@ -235,14 +230,7 @@ describe("prepare pool", () => {
         ingest: { prepare_threads: threads },
       });
       const bus: Bus = new LocalBus(join(dir, "bus"));
-      const app = Fastify();
-      installErrorHandler(app);
-      await app.register(ingestRoutes, {
-        bus,
-        config,
-        authenticate: createAuthenticator(config.auth),
-        route: routeRecord,
-      });
+      const app = await ingestApp(bus, config);
       try {
         const r = await app.inject({
           method: "POST",
