@@ -204,18 +204,7 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
   const whole = safeJsonParse(trimmed);
   if ("value" in whole) {
     records.push(...unwrap(whole.value));
-    // Found on first use: only the collector forwards texts, and the scan costs ~1 µs per audit event
-    // that parse + normalize elsewhere (the normalizer, benchmarks) would pay for nothing.
-    const doc = whole.value;
-    let texts: (string | undefined)[] | undefined | null = null;
-    return {
-      records,
-      errors,
-      get texts() {
-        if (texts === null) texts = wholeDocumentTexts(trimmed, doc, records);
-        return texts;
-      },
-    };
+    return new WholeDocument(records, errors, trimmed, whole.value);
   }
   // Split on "\n" alone: each line is trimmed below, which drops the "\r" of CRLF (same lines as /\r?\n/).
   const lines = trimmed.split("\n");
@@ -256,6 +245,31 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
     return { records: out, errors: errs };
   }
   return { records, errors, texts };
+}
+
+/**
+ * A whole-document decode. Its `texts` are found on first use: only the collector forwards them, and the
+ * scan (~1 µs per audit event) would be paid for nothing by parse + normalize elsewhere. A class rather
+ * than an object literal with a getter: a closure per decode made every decode measurably slower.
+ */
+class WholeDocument implements DecodeResult {
+  // Private fields: the result still compares and prints as { records, errors }.
+  #found: (string | undefined)[] | undefined | null = null;
+  readonly #text: string;
+  readonly #doc: unknown;
+  constructor(
+    readonly records: unknown[],
+    readonly errors: DecodeError[],
+    text: string,
+    doc: unknown,
+  ) {
+    this.#text = text;
+    this.#doc = doc;
+  }
+  get texts(): (string | undefined)[] | undefined {
+    if (this.#found === null) this.#found = wholeDocumentTexts(this.#text, this.#doc, this.records);
+    return this.#found;
+  }
 }
 
 /**
