@@ -26,7 +26,7 @@ type Call = ProducerRequest extends infer R ? (R extends unknown ? Omit<R, "id">
  */
 export class ProducerThread {
   private worker: Worker | undefined;
-  private pending = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private pending = new Map<number, { resolve: (partitions?: number) => void; reject: (e: Error) => void }>();
   private seq = 0;
 
   constructor(private readonly opts: KafkaBusOptions) {}
@@ -43,7 +43,7 @@ export class ProducerThread {
       if (!p) return;
       this.pending.delete(r.id);
       if (!this.pending.size) w.unref();
-      if (r.ok) p.resolve();
+      if (r.ok) p.resolve(r.partitions);
       else p.reject(Object.assign(new Error(r.message), { name: r.name }));
     });
     const fail = (e: Error) => {
@@ -58,10 +58,11 @@ export class ProducerThread {
     return w;
   }
 
-  call(req: Call, transfer: ArrayBuffer[] = []): Promise<void> {
+  /** Resolves once the thread's send or connect succeeded, with the topic's partition count for a send. */
+  call(req: Call, transfer: ArrayBuffer[] = []): Promise<number | undefined> {
     const w = this.start();
     const id = ++this.seq;
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number | undefined>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       // Referenced while calls are in flight, like kafkajs' own sockets would be.
       w.ref();
@@ -127,7 +128,11 @@ export class KafkaBus implements Bus {
       transfer.push(partitions.buffer as ArrayBuffer);
     }
     const keys = messages.map((m) => m.key);
-    await this.producer.call({ type: "send", topic, keys, values, partitions }, transfer);
+    const count = await this.producer.call({ type: "send", topic, keys, values, partitions }, transfer);
+    // The count kafkajs placed these messages with: a topic this send created is known from here on,
+    // instead of after the next metadata refresh (at most one a second), so the collector packs its
+    // records from the next request on; a topic that grew is seen at once, as kafkajs sees it.
+    if (count !== undefined && count > 0) this.sentPartitions.set(topic, count);
   }
 
   /**
@@ -139,12 +144,17 @@ export class KafkaBus implements Bus {
    * asking for it by name would only retry UNKNOWN_TOPIC_OR_PARTITION) until a keyed produce created it.
    */
   partitionCount(topic: string): number | undefined {
+    // What the producer used at its last send to the topic, when there was one (kafkajs refreshes its
+    // own metadata every metadataMaxAge, 5 min by default).
+    const sent = this.sentPartitions.get(topic);
+    if (sent !== undefined) return sent;
     if (Date.now() - this.partitionsAt > PARTITIONS_MAX_AGE_MS || !this.partitions.has(topic))
       this.refreshPartitions();
     return this.partitions.get(topic);
   }
 
   private partitions = new Map<string, number>();
+  private sentPartitions = new Map<string, number>();
   private partitionsAt = 0;
   private partitionsLookup: Promise<void> | undefined;
   private partitionsTried = 0;

@@ -8,6 +8,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { installFastCrc32c } from "./fast-crc32c";
 import { createKafka, type KafkaBusOptions, producerOptions } from "./kafka-config";
 import { type PackedValues, unpackValues } from "./packed-values";
+import { javaCompatiblePartitioner } from "./partitioner";
 
 export type ProducerRequest =
   | { id: number; type: "connect" }
@@ -22,13 +23,25 @@ export type ProducerRequest =
     }
   | { id: number; type: "close" };
 export type ProducerReply =
-  | { id: number; ok: true }
-  | { id: number; ok: false; name: string; message: string };
+  /** `partitions`: the topic's partition count in the metadata kafkajs placed this send's messages with. */
+  { id: number; ok: true; partitions?: number } | { id: number; ok: false; name: string; message: string };
 
 const port = parentPort!;
 // Before the first produce loads kafkajs' record batch encoder (see fast-crc32c.ts).
 installFastCrc32c();
-const producer = createKafka(workerData as KafkaBusOptions).producer(producerOptions);
+// Partition counts as kafkajs' own metadata has them: its partitioner is handed every message of a send
+// with the topic's partition list (groupMessagesPerPartition), including messages placed explicitly.
+const partitionCounts = new Map<string, number>();
+const producer = createKafka(workerData as KafkaBusOptions).producer({
+  ...producerOptions,
+  createPartitioner: () => {
+    const place = javaCompatiblePartitioner();
+    return (args) => {
+      partitionCounts.set(args.topic, args.partitionMetadata.length);
+      return place(args);
+    };
+  },
+});
 let connected: Promise<void> | undefined;
 const connect = () =>
   (connected ??= producer.connect().catch((e) => {
@@ -39,8 +52,10 @@ const connect = () =>
 port.on("message", async (req: ProducerRequest) => {
   let reply: ProducerReply;
   try {
-    if (req.type === "connect") await connect();
-    else if (req.type === "send") {
+    if (req.type === "connect") {
+      await connect();
+      reply = { id: req.id, ok: true };
+    } else if (req.type === "send") {
       await connect();
       const messages: { key: string; value: Buffer; partition?: number }[] = unpackValues(
         req.keys,
@@ -50,8 +65,11 @@ port.on("message", async (req: ProducerRequest) => {
       if (parts)
         for (let i = 0; i < messages.length; i++) if (parts[i] >= 0) messages[i].partition = parts[i];
       await producer.send({ topic: req.topic, acks: -1, timeout: 10_000, messages });
-    } else if (connected) await producer.disconnect().catch(() => {});
-    reply = { id: req.id, ok: true };
+      reply = { id: req.id, ok: true, partitions: partitionCounts.get(req.topic) };
+    } else {
+      if (connected) await producer.disconnect().catch(() => {});
+      reply = { id: req.id, ok: true };
+    }
   } catch (e) {
     const err = e as Error;
     reply = { id: req.id, ok: false, name: err?.name ?? "Error", message: err?.message ?? String(e) };
