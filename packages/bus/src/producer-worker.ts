@@ -9,6 +9,7 @@ import { installFastCrc32c } from "./fast-crc32c";
 import { createKafka, type KafkaBusOptions, producerOptions } from "./kafka-config";
 import { type PackedValues, unpackValues } from "./packed-values";
 import { javaCompatiblePartitioner } from "./partitioner";
+import { sendRounds } from "./send-rounds";
 
 export type ProducerRequest =
   | { id: number; type: "connect" }
@@ -64,7 +65,9 @@ port.on("message", async (req: ProducerRequest) => {
       const parts = req.partitions;
       if (parts)
         for (let i = 0; i < messages.length; i++) if (parts[i] >= 0) messages[i].partition = parts[i];
-      await producer.send({ topic: req.topic, acks: -1, timeout: 10_000, messages });
+      // Usually one send; more only when a partition's share would exceed what a broker accepts.
+      for (const round of sendRounds(messages))
+        await producer.send({ topic: req.topic, acks: -1, timeout: 10_000, messages: round });
       reply = { id: req.id, ok: true, partitions: partitionCounts.get(req.topic) };
     } else {
       if (connected) await producer.disconnect().catch(() => {});

@@ -103,6 +103,35 @@ describe("KafkaBus over the Kafka protocol", () => {
     }
   }, 60_000);
 
+  it("sends a partition's 3 MB share in several requests, in order (Kafka refuses a batch over ~1 MiB)", async () => {
+    const bus = new KafkaBus({ brokers: peer.brokers, clientId: "test-large" });
+    const topic = `${peer.prefix}.large`;
+    try {
+      await bus.produce(topic, [{ key: "seed", value: "0", partition: 0 }]);
+      const big = Array.from({ length: 12 }, (_, i) => ({
+        key: "one-principal",
+        value: `${i}:`.padEnd(256 * 1024, "x"),
+        partition: 0,
+      }));
+      await bus.produce(topic, big);
+      const got: ConsumedMessage[] = [];
+      await new Promise<void>((resolve) => {
+        void bus.consume({
+          groupId: `${peer.prefix}-large`,
+          topics: [topic],
+          handler: async (b) => {
+            got.push(...b.messages);
+            if (got.length >= 13) resolve();
+          },
+        });
+      });
+      expect(got.slice(1).map((m) => m.value.split(":")[0])).toEqual(big.map((_, i) => String(i)));
+      expect(got.every((m) => m.partition === 0)).toBe(true);
+    } finally {
+      await bus.close();
+    }
+  }, 60_000);
+
   it("pipelined: hands later batches over before earlier ones finish, commits only what finished in order, and restarts from the last commit after a failure", async () => {
     const bus = new KafkaBus({ brokers: peer.brokers, clientId: "test-pipelined" });
     const topic = `${peer.prefix}.pipelined`;
