@@ -6,6 +6,7 @@ import type { Bus } from "./types";
 export * from "./kafka-bus";
 export * from "./local-bus";
 export { partitionFor } from "./partitioner";
+export { MAX_PARTITION_SEND_BYTES } from "./send-rounds";
 export * from "./types";
 
 export function createBus(opts: { kafka?: KafkaBusOptions; dataDir: string }): Bus {

@@ -3,7 +3,7 @@
  * asking the bus for partition counts, so it runs the same on a request's thread and on the collector's
  * prepare threads (prepare-pool.ts).
  */
-import { type Bus, type BusMessage, partitionFor } from "@identrail/bus";
+import { type Bus, type BusMessage, MAX_PARTITION_SEND_BYTES, partitionFor } from "@identrail/bus";
 import { ok, type Result, stableId } from "@identrail/core";
 import { type DeadLetter, type RawEnvelope, type SourceName, Topics } from "@identrail/schema";
 import { preview, type SourceParser } from "@identrail/sources";
@@ -25,6 +25,13 @@ export interface PrepareDeps {
  * this travels alone, as it would have in a v1 envelope.
  */
 export const PACK_MAX_CHARS = 256 * 1024;
+
+/**
+ * Largest record the collector publishes, in UTF-8 bytes of its JSON: it travels alone in a message that
+ * must fit a partition's share of one send (MAX_PARTITION_SEND_BYTES, under Kafka's ~1 MiB default
+ * `message.max.bytes`) with its envelope around it.
+ */
+export const MAX_RECORD_BYTES = MAX_PARTITION_SEND_BYTES - 4096;
 
 /** What one body or file chunk turns into: the messages per topic, its dead letters, and the answer. */
 export interface PreparedIngest {
@@ -98,6 +105,19 @@ export function prepareIngest(
     // cost as much as parsing it and produce the same JSON value (DecodeResult.texts).
     const own = texts?.[index];
     const recordJson = own !== undefined && r.value.record === record ? own : JSON.stringify(r.value.record);
+    // A record no single Kafka message can hold would be refused by the broker on every retry (and hold
+    // the request or the file tailer there forever): it goes to the dead letters instead. Length first:
+    // a UTF-16 unit is at most 3 UTF-8 bytes, so only very long texts need counting.
+    if (
+      recordJson !== undefined &&
+      recordJson.length > MAX_RECORD_BYTES / 3 &&
+      Buffer.byteLength(recordJson) > MAX_RECORD_BYTES
+    ) {
+      const reason = `record larger than one bus message (over ${MAX_RECORD_BYTES} bytes): ${Buffer.byteLength(recordJson)} bytes`;
+      allErrors.push({ index, reason });
+      dead.push(deadLetter(parser.source, reason, preview(r.value.record), receivedAt));
+      continue;
+    }
     const topic = Topics.raw(source);
     let p = pending.get(topic);
     if (!p) pending.set(topic, (p = { source, keys: [], jsons: [] }));

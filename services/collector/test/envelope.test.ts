@@ -10,7 +10,7 @@ import { type Bus, type BusMessage, LocalBus, partitionFor } from "@identrail/bu
 import { Topics } from "@identrail/schema";
 import { k8sAudit } from "@identrail/sources";
 import { afterAll, describe, expect, it } from "vitest";
-import { ingestText, packByPartition, withDeadline } from "../src/ingest";
+import { ingestText, MAX_RECORD_BYTES, packByPartition, withDeadline } from "../src/ingest";
 import { auditLine, readTopic, tempDir, testConfig } from "./helpers";
 
 const dir = tempDir();
@@ -111,6 +111,36 @@ describe("raw envelopes", () => {
     for (const m of raw) {
       const ids = JSON.parse(m.value).records.map((r: { auditID: string }) => Number(r.auditID.slice(2)));
       expect(ids).toEqual([...ids].sort((x, y) => x - y));
+    }
+  });
+
+  it("sends a record too large for any Kafka message to the dead letters, with its reason", async () => {
+    const d = tempDir();
+    const local = new LocalBus(join(d, "bus"));
+    try {
+      const huge = JSON.parse(auditLine("env-huge"));
+      huge.requestURI = `/api/v1/namespaces/ml/configmaps/big?x=${"y".repeat(MAX_RECORD_BYTES)}`;
+      const res = await ingestText(
+        { bus: local, config: testConfig(d) },
+        k8sAudit,
+        [auditLine("env-small"), JSON.stringify(huge)].join("\n"),
+        "prod",
+      );
+      expect(res).toMatchObject({ accepted: 1, rejected: 1 });
+      expect(res.errors[0]).toMatchObject({ index: 1 });
+      expect(res.errors[0].reason).toMatch(
+        /^record larger than one bus message \(over \d+ bytes\): \d+ bytes$/,
+      );
+      const [dl] = await readTopic(local, Topics.deadLetters, 1);
+      const dead = JSON.parse(dl.value);
+      expect(dead.reason).toBe(res.errors[0].reason);
+      expect(dead.payload.length).toBeLessThan(4096); // a preview, never the whole record
+      const raw = await readTopic(local, Topics.raw("k8s-audit"), 1);
+      expect(
+        raw.flatMap((m) => JSON.parse(m.value).records.map((r: { auditID: string }) => r.auditID)),
+      ).toEqual(["env-small"]);
+    } finally {
+      await local.close();
     }
   });
 
