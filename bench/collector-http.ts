@@ -98,6 +98,7 @@ async function main() {
     notes: [
       ...notes,
       "client and servers share the machine's cores (loopback); the broker is kcat's librdkafka mock cluster",
+      `the collector prepares bodies on ${rt.config.ingest.prepare_threads} prepare thread(s) (ingest.prepare_threads' default here) and produces from its Kafka producer thread; the reference parses on its one thread`,
     ],
   });
 }
