@@ -4,14 +4,14 @@ import type {} from "@fastify/swagger";
  * was acknowledged by the bus (Kafka acks=all, or fsync on the local bus); records that fail validation
  * go to the dead-letter topic with their reason, and the response counts both.
  */
-import type { Bus } from "@identrail/bus";
+import type { Bus, BusMessage } from "@identrail/bus";
 import type { Config } from "@identrail/config";
 import { metrics, reasonLabel } from "@identrail/core";
 import { type Authenticate, httpError, requireScope } from "@identrail/http";
 import { type SourceName, Topics } from "@identrail/schema";
 import { parserFor, routeTargets, type SourceParser } from "@identrail/sources";
 import type { FastifyInstance } from "fastify";
-import { type PreparedIngest, prepareBody, prepareIngest } from "./prepare";
+import { type PreparedIngest, packByPartition, prepareBody, prepareIngest } from "./prepare";
 import { PoolBusyError, type PrepareOutcome, PreparePool } from "./prepare-pool";
 
 export * from "./prepare";
@@ -78,7 +78,10 @@ export async function publishIngest(deps: IngestDeps, p: PreparedIngest): Promis
         dead.map((d) => ({ key: d.source, value: JSON.stringify(d) })),
       ),
     );
-  for (const [topic, msgs] of byTopic) sends.push(deps.bus.produce(topic, msgs));
+  for (const [topic, msgs] of byTopic) {
+    const u = p.unpacked?.get(topic);
+    sends.push(u && msgs.length > 1 ? publishUnpacked(deps, topic, msgs, u) : deps.bus.produce(topic, msgs));
+  }
   await Promise.all(sends);
   // Records, not messages: a packed message carries many.
   for (const [topic, n] of records) metrics.busProduced.inc({ topic }, n);
@@ -88,6 +91,26 @@ export async function publishIngest(deps: IngestDeps, p: PreparedIngest): Promis
   for (const d of dead)
     metrics.deadLetters.inc({ stage: "collector", source: d.source, reason: reasonLabel(d.reason) });
   return { accepted, rejected: allErrors.length, errors: allErrors.slice(0, MAX_ERRORS_REPORTED) };
+}
+
+/**
+ * A topic whose partition count was not known when the records were prepared (a new topic: the first
+ * keyed produce creates it). The first record goes alone, as its v1 envelope; its answer carries the
+ * count (KafkaBus learns it from the producer's send), and the rest are packed per partition. Order per
+ * key is kept: the first record is acknowledged before any other is sent.
+ */
+async function publishUnpacked(
+  deps: IngestDeps,
+  topic: string,
+  msgs: BusMessage[],
+  u: NonNullable<PreparedIngest["unpacked"]> extends Map<string, infer V> ? V : never,
+): Promise<void> {
+  await deps.bus.produce(topic, [msgs[0]]);
+  const n = deps.bus.partitionCount(topic);
+  await deps.bus.produce(
+    topic,
+    n === undefined ? msgs.slice(1) : packByPartition(u.keys.slice(1), u.jsons.slice(1), n, u.head),
+  );
 }
 
 export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { authenticate: Authenticate }) {

@@ -42,6 +42,12 @@ export interface PreparedIngest {
   dead: DeadLetter[];
   accepted: number;
   errors: { index: number; reason: string }[];
+  /**
+   * Topics whose partition count was unknown (v1 envelopes, one per record), with what packing their
+   * records needs once the count is known: publishIngest sends the first record alone, which creates the
+   * topic and teaches the bus its count, and packs the rest.
+   */
+  unpacked?: Map<string, { keys: string[]; jsons: (string | undefined)[]; head: string }>;
 }
 
 /**
@@ -126,11 +132,14 @@ export function prepareIngest(
     accepted++;
   }
   const counts = new Map<string, number>();
+  let unpacked: PreparedIngest["unpacked"];
   for (const [topic, { source, keys, jsons }] of pending) {
     counts.set(topic, keys.length);
     // Until the bus knows the topic's partition count (a topic not created yet: the first keyed produce
     // creates it), one v1 envelope per record, placed by its key as before.
     const partitions = deps.bus.partitionCount(topic);
+    if (partitions === undefined && keys.length > 1)
+      (unpacked ??= new Map()).set(topic, { keys, jsons, head: packedHead(source, cluster, receivedAt) });
     byTopic.set(
       topic,
       partitions === undefined
@@ -145,7 +154,7 @@ export function prepareIngest(
         : packByPartition(keys, jsons, partitions, packedHead(source, cluster, receivedAt)),
     );
   }
-  return { source: parser.source, byTopic, records: counts, dead, accepted, errors: allErrors };
+  return { source: parser.source, byTopic, records: counts, dead, accepted, errors: allErrors, unpacked };
 }
 
 /** `{"v":2,"source":…,"cluster":…,"received_at":…,"records":` — a v2 envelope up to its records array. */

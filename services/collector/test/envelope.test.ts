@@ -68,7 +68,9 @@ describe("raw envelopes", () => {
     const cluster = 'c"1\\';
     const res = await ingestText({ bus: b, config: testConfig(dir) }, k8sAudit, lines.join("\n"), cluster);
     expect(res).toMatchObject({ accepted: 2, rejected: 0 });
-    const raw = sent.find((s) => s.topic === Topics.raw("k8s-audit"))!.messages;
+    // The first record goes alone (it creates the topic); the count is still unknown here, so the rest
+    // stay v1 too.
+    const raw = sent.filter((s) => s.topic === Topics.raw("k8s-audit")).flatMap((s) => s.messages);
     expect(raw).toHaveLength(2);
     for (const [i, m] of raw.entries()) {
       const env = JSON.parse(m.value);
@@ -84,6 +86,44 @@ describe("raw envelopes", () => {
         }),
       );
     }
+  });
+
+  it("a new topic: the first record goes alone, the rest are packed once its answer taught the count", async () => {
+    const sent: { topic: string; messages: BusMessage[] }[] = [];
+    let known: number | undefined;
+    const b: Bus = {
+      kind: "local",
+      produce: async (topic, messages) => {
+        sent.push({ topic, messages });
+        await bus.produce(topic, messages);
+        known = 12; // what KafkaBus learns from the producer's answer
+      },
+      partitionCount: () => known,
+      consume: (o) => bus.consume(o),
+      healthy: () => bus.healthy(),
+      close: async () => {},
+    };
+    const lines = Array.from({ length: 30 }, (_, i) =>
+      lineFor(`new-${i}`, `system:serviceaccount:ml:job-${i % 7}`),
+    );
+    const res = await ingestText({ bus: b, config: testConfig(dir) }, k8sAudit, lines.join("\n"), "prod");
+    expect(res).toMatchObject({ accepted: 30, rejected: 0 });
+    const raw = sent.filter((s) => s.topic === Topics.raw("k8s-audit"));
+    expect(raw).toHaveLength(2);
+    expect(raw[0].messages).toHaveLength(1);
+    expect(JSON.parse(raw[0].messages[0].value)).toMatchObject({ v: 1, record: { auditID: "new-0" } });
+    const packed = raw[1].messages.map((m) => ({ m, env: JSON.parse(m.value) }));
+    expect(packed.every(({ env }) => env.v === 2)).toBe(true);
+    expect(packed.length).toBeLessThanOrEqual(7);
+    const ids = packed.flatMap(({ env }) => env.records.map((r: { auditID: string }) => r.auditID));
+    expect(ids.sort()).toEqual(
+      lines
+        .slice(1)
+        .map((l) => JSON.parse(l).auditID)
+        .sort(),
+    );
+    for (const { m, env } of packed)
+      for (const r of env.records) expect(partitionFor(r.user.username, 12)).toBe(m.partition);
   });
 
   it("packing keeps every record on the partition its own key maps to, in request order", async () => {
