@@ -302,7 +302,8 @@ export class KafkaBus implements Bus {
             };
           });
           const { topic, partition } = batch;
-          const next = (BigInt(batch.messages[batch.messages.length - 1].offset) + 1n).toString();
+          const last = batch.messages[batch.messages.length - 1].offset;
+          const next = (BigInt(last) + 1n).toString();
           const done = opts.handler({ topic, partition, messages, lag: Number(batch.offsetLag()) });
           done.catch(() => {}); // observed below, in order
           const key = `${topic}\u0000${partition}`;
@@ -335,7 +336,7 @@ export class KafkaBus implements Bus {
           });
           pending.add(settled);
           // Consumed, not committed: the next fetch continues after it; the commit follows the handler.
-          resolveOffset(batch.messages[batch.messages.length - 1].offset);
+          resolveOffset(last);
           const hb = setInterval(() => heartbeat().catch(() => {}), 1000);
           try {
             const full = () =>

@@ -12,6 +12,26 @@ afterAll(async () => {
   await peer?.stop();
 });
 
+/** Consumes `topic` in a new group until at least `n` messages arrived; the consumer stops with the bus. */
+function consumeAtLeast(
+  bus: KafkaBus,
+  groupId: string,
+  topic: string,
+  n: number,
+): Promise<ConsumedMessage[]> {
+  const got: ConsumedMessage[] = [];
+  return new Promise((resolve) => {
+    void bus.consume({
+      groupId,
+      topics: [topic],
+      handler: async (b) => {
+        got.push(...b.messages);
+        if (got.length >= n) resolve(got);
+      },
+    });
+  });
+}
+
 describe("KafkaBus over the Kafka protocol", () => {
   it("delivers produced messages to a consumer group, keyed and in order per key, and commits", async () => {
     const bus = new KafkaBus({ brokers: peer.brokers, clientId: "test" });
@@ -82,17 +102,7 @@ describe("KafkaBus over the Kafka protocol", () => {
         ...keys.map((key) => ({ key, value: `keyed:${key}` })),
         ...keys.map((key) => ({ key, value: `placed:${key}`, partition: other(key) })),
       ]);
-      const got: ConsumedMessage[] = [];
-      await new Promise<void>((resolve) => {
-        void bus.consume({
-          groupId: `${peer.prefix}-placed`,
-          topics: [topic],
-          handler: async (b) => {
-            got.push(...b.messages);
-            if (got.length >= 81) resolve();
-          },
-        });
-      });
+      const got = await consumeAtLeast(bus, `${peer.prefix}-placed`, topic, 81);
       for (const m of got) {
         if (m.value.startsWith("keyed:")) expect(m.partition).toBe(partitionFor(m.key, partitions));
         if (m.value.startsWith("placed:")) expect(m.partition).toBe(other(m.key));
@@ -114,17 +124,7 @@ describe("KafkaBus over the Kafka protocol", () => {
         partition: 0,
       }));
       await bus.produce(topic, big);
-      const got: ConsumedMessage[] = [];
-      await new Promise<void>((resolve) => {
-        void bus.consume({
-          groupId: `${peer.prefix}-large`,
-          topics: [topic],
-          handler: async (b) => {
-            got.push(...b.messages);
-            if (got.length >= 13) resolve();
-          },
-        });
-      });
+      const got = await consumeAtLeast(bus, `${peer.prefix}-large`, topic, 13);
       expect(got.slice(1).map((m) => m.value.split(":")[0])).toEqual(big.map((_, i) => String(i)));
       expect(got.every((m) => m.partition === 0)).toBe(true);
     } finally {

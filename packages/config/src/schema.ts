@@ -184,13 +184,8 @@ export const ConfigSchema = z.object({
         .positive()
         .default(256 * 1024 * 1024),
     })
-    .default(() => ({
-      max_body_bytes: 10 * 1024 * 1024,
-      max_decompressed_bytes: 64 * 1024 * 1024,
-      produce_timeout: 5000,
-      prepare_threads: defaultPrepareThreads(),
-      max_queued_bytes: 256 * 1024 * 1024,
-    })),
+    // Parsed through the fields' own defaults when absent (zod 4 `prefault`), so they are stated once.
+    .prefault({}),
   detector: z
     .object({
       learning_period: Duration.default(7 * 86_400_000),

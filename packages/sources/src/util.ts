@@ -249,11 +249,10 @@ export function decodeJsonOrNdjson(text: string, unwrap: (doc: unknown) => unkno
 
 /**
  * A whole-document decode. Its `texts` are found on first use: only the collector forwards them, and the
- * scan (~1 µs per audit event) would be paid for nothing by parse + normalize elsewhere. A class rather
- * than an object literal with a getter: a closure per decode made every decode measurably slower.
+ * scan (~1 µs per audit event) would be paid for nothing by parse + normalize elsewhere.
  */
 class WholeDocument implements DecodeResult {
-  // Private fields: the result still compares and prints as { records, errors }.
+  // Private fields and a prototype getter: the result still compares and prints as { records, errors }.
   #found: (string | undefined)[] | undefined | null = null;
   readonly #text: string;
   readonly #doc: unknown;

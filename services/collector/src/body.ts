@@ -45,6 +45,11 @@ function inflateError(e: unknown, maxBytes: number): BodyError {
 
 const fatal = new TextDecoder("utf-8", { fatal: true });
 
+/** The ingest errors for the lines decodeUtf8 could not decode (0-based line numbers). */
+export function invalidUtf8Errors(badLines: number[]): { index: number; reason: string }[] {
+  return badLines.map((n) => ({ index: n, reason: `line ${n + 1}: invalid UTF-8` }));
+}
+
 /**
  * UTF-8 decoding that isolates damage: when the whole body is not valid UTF-8, each line is decoded on
  * its own and bad lines are reported (by number) instead of sinking the request.

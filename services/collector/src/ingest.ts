@@ -11,7 +11,13 @@ import { type Authenticate, httpError, requireScope } from "@identrail/http";
 import { type SourceName, Topics } from "@identrail/schema";
 import { parserFor, routeTargets, type SourceParser } from "@identrail/sources";
 import type { FastifyInstance } from "fastify";
-import { type PreparedIngest, packByPartition, prepareBody, prepareIngest } from "./prepare";
+import {
+  type PreparedIngest,
+  packByPartition,
+  prepareBody,
+  prepareIngest,
+  type UnpackedRecords,
+} from "./prepare";
 import { PoolBusyError, type PrepareOutcome, PreparePool } from "./prepare-pool";
 
 export * from "./prepare";
@@ -103,7 +109,7 @@ async function publishUnpacked(
   deps: IngestDeps,
   topic: string,
   msgs: BusMessage[],
-  u: NonNullable<PreparedIngest["unpacked"]> extends Map<string, infer V> ? V : never,
+  u: UnpackedRecords,
 ): Promise<void> {
   await deps.bus.produce(topic, [msgs[0]]);
   const n = deps.bus.partitionCount(topic);

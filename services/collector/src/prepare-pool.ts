@@ -8,6 +8,7 @@
  * `ingest.prepare_threads: 0` keeps everything on the request's thread.
  */
 import { Worker } from "node:worker_threads";
+import type { Result } from "@identrail/core";
 import type { SourceName } from "@identrail/schema";
 import type { BodyError } from "./body";
 import type { PreparedIngest } from "./prepare";
@@ -30,7 +31,7 @@ export type PrepareReply =
   | { id: number; ok: false; error: BodyError }
   | { id: number; ok: false; crash: string };
 
-export type PrepareOutcome = { ok: true; value: PreparedIngest } | { ok: false; error: BodyError };
+export type PrepareOutcome = Result<PreparedIngest, BodyError>;
 
 /** The pool already holds `maxQueuedBytes` of bodies waiting or being prepared. */
 export class PoolBusyError extends Error {
@@ -38,14 +39,6 @@ export class PoolBusyError extends Error {
     super("collector prepare threads are at capacity");
   }
 }
-
-/**
- * Default bound on bodies (as received, before decompression) waiting for or being prepared
- * (`ingest.max_queued_bytes`). Without prepare threads a saturated collector stops reading sockets and TCP
- * pushes back on senders; with them the HTTP thread keeps reading, so the queue needs its own bound. Past
- * it a request is answered 503 `collector_busy` (retryable) rather than held in memory.
- */
-export const MAX_QUEUED_BYTES = 256 * 1024 * 1024;
 
 interface Slot {
   worker: Worker | undefined;
@@ -58,9 +51,15 @@ export class PreparePool {
   private closed = false;
   private queuedBytes = 0;
 
+  /**
+   * `maxQueuedBytes` bounds the bodies (as received, before decompression) waiting for or being prepared
+   * (`ingest.max_queued_bytes`). Without prepare threads a saturated collector stops reading sockets and
+   * TCP pushes back on senders; with them the HTTP thread keeps reading, so the queue needs its own
+   * bound. Past it a request is answered 503 `collector_busy` (retryable) rather than held in memory.
+   */
   constructor(
     readonly threads: number,
-    private readonly maxQueuedBytes = MAX_QUEUED_BYTES,
+    private readonly maxQueuedBytes: number,
   ) {
     this.slots = Array.from({ length: Math.max(1, threads) }, () => ({
       worker: undefined,

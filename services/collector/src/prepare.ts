@@ -7,7 +7,7 @@ import { type Bus, type BusMessage, MAX_PARTITION_SEND_BYTES, partitionFor } fro
 import { ok, type Result, stableId } from "@identrail/core";
 import { type DeadLetter, type RawEnvelope, type SourceName, Topics } from "@identrail/schema";
 import { preview, type SourceParser } from "@identrail/sources";
-import { type BodyError, decodeUtf8, decompress } from "./body";
+import { type BodyError, decodeUtf8, decompress, invalidUtf8Errors } from "./body";
 
 /** What preparing needs from the collector: partition counts, and where a record is routed. */
 export interface PrepareDeps {
@@ -47,7 +47,14 @@ export interface PreparedIngest {
    * records needs once the count is known: publishIngest sends the first record alone, which creates the
    * topic and teaches the bus its count, and packs the rest.
    */
-  unpacked?: Map<string, { keys: string[]; jsons: (string | undefined)[]; head: string }>;
+  unpacked?: Map<string, UnpackedRecords>;
+}
+
+/** A topic's records as prepareIngest had them before enveloping, and its v2 envelope head. */
+export interface UnpackedRecords {
+  keys: string[];
+  jsons: (string | undefined)[];
+  head: string;
 }
 
 /**
@@ -226,6 +233,5 @@ export function prepareBody(
   const dec = decompress(body, contentEncoding, maxDecompressedBytes);
   if (!dec.ok) return dec;
   const { text, badLines } = decodeUtf8(dec.value);
-  const extra = badLines.map((n) => ({ index: n, reason: `line ${n + 1}: invalid UTF-8` }));
-  return ok(prepareIngest(deps, parser, text, cluster, extra));
+  return ok(prepareIngest(deps, parser, text, cluster, invalidUtf8Errors(badLines)));
 }

@@ -16,7 +16,7 @@ import { type PreparedIngest, prepareBody } from "../src/prepare";
 import { PoolBusyError, type PrepareJob, PreparePool } from "../src/prepare-pool";
 import { auditLine, ingestApp, readTopic, tempDir, testConfig } from "./helpers";
 
-const pool = new PreparePool(2);
+const pool = new PreparePool(2, 1 << 28);
 afterAll(() => pool.close());
 
 const secretLine = JSON.stringify({
@@ -156,7 +156,7 @@ describe("prepare pool", () => {
     await expect(pool.run(job("no-such-source" as PrepareJob["source"], Buffer.from("{}")))).rejects.toThrow(
       /prepare thread failed/,
     );
-    const one = new PreparePool(1);
+    const one = new PreparePool(1, 1 << 28);
     try {
       const pending = one.run(job("k8s-audit", Buffer.from(auditLine("pool-kill"))));
       // Reaching the thread to kill it, as an out-of-memory abort or a native crash would.

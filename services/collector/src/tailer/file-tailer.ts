@@ -28,7 +28,7 @@ import { basename, dirname, join } from "node:path";
 import { logger, stableId } from "@identrail/core";
 import { type DeadLetter, Topics } from "@identrail/schema";
 import type { SourceParser } from "@identrail/sources";
-import { decodeUtf8 } from "../body";
+import { decodeUtf8, invalidUtf8Errors } from "../body";
 import { type IngestDeps, type PreparedIngest, prepareIngest, publishIngest } from "../ingest";
 import { tailerMetrics } from "./metrics";
 import { FINGERPRINT_BYTES, loadPosition, positionFile, savePosition, type TailPosition } from "./position";
@@ -388,8 +388,7 @@ export class FileTailer {
   private prepare(chunk: Buffer): PreparedIngest | null {
     const { text, badLines } = decodeUtf8(chunk);
     if (text.trim() === "" && badLines.length === 0) return null;
-    const extra = badLines.map((n) => ({ index: n, reason: `line ${n + 1}: invalid UTF-8` }));
-    return prepareIngest(this.o.deps, this.o.parser, text, this.o.cluster, extra);
+    return prepareIngest(this.o.deps, this.o.parser, text, this.o.cluster, invalidUtf8Errors(badLines));
   }
 
   private async publish(prepared: PreparedIngest | null, lines: number) {
