@@ -124,6 +124,27 @@ const SECRET_KEY_NAMES = new Set([
   "id_token",
   "access_token",
   "refresh_token",
+  // AWS API members as CloudTrail spells them (camelCase, here lower case): Secrets Manager
+  // GetRandomPassword `randomPassword`; SSO OIDC CreateToken and Cognito `accessToken` / `refreshToken` /
+  // `idToken`; IAM and Cognito ChangePassword `oldPassword` / `newPassword` / `previousPassword` /
+  // `proposedPassword`; ECR and CodeArtifact GetAuthorizationToken `authorizationToken`; Redshift
+  // GetClusterCredentials `dbPassword`; IAM CreateServiceSpecificCredential `servicePassword`; EC2
+  // GetPasswordData `passwordData`; ACM ExportCertificate `passphrase`; Cognito Identity
+  // GetCredentialsForIdentity `secretKey`. The same names mean the same in any other source's payload.
+  "randompassword",
+  "accesstoken",
+  "refreshtoken",
+  "idtoken",
+  "oldpassword",
+  "newpassword",
+  "previouspassword",
+  "proposedpassword",
+  "authorizationtoken",
+  "dbpassword",
+  "servicepassword",
+  "passworddata",
+  "passphrase",
+  "secretkey",
 ]);
 export function isCredentialKey(lowerKey: string): boolean {
   return SECRET_KEY_NAMES.has(lowerKey);

@@ -45,7 +45,10 @@ export interface Ev {
   actorAttrs?: Record<string, string>;
 }
 
-/** A resolved normalized event. `who` is a K8s username (`system:serviceaccount:ns:sa`), an email, or a canonical id. */
+/**
+ * A resolved normalized event. `who` is a K8s username (`system:serviceaccount:ns:sa`, `system:…` and `eks:…`
+ * control-plane users), an email, or a canonical id.
+ */
 export function ev(o: Ev): NormalizedEvent {
   const cluster = o.cluster ?? CLUSTER;
   let id: string;
@@ -58,7 +61,7 @@ export function ev(o: Ev): NormalizedEvent {
   } else if (o.who.includes("@") && !o.who.includes(":")) {
     id = `human:${o.who}`;
     type = "human";
-  } else if (o.who.startsWith("system:")) {
+  } else if (o.who.startsWith("system:") || o.who.startsWith("eks:")) {
     id = `k8s-user:${cluster}:${o.who}`;
   } else {
     id = o.who;

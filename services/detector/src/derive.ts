@@ -95,6 +95,7 @@ export function deriveIdentityEvents(
   const uri = e.resource.uri;
   if (
     e.outcome === "failure" &&
+    !isBearerChallenge(e) &&
     (e.status_code === 401 ||
       e.status_code === 403 ||
       e.attrs.decision === "forbid" ||
@@ -255,4 +256,20 @@ export function deriveIdentityEvents(
     });
   }
   return out;
+}
+
+/**
+ * Azure SDK clients open every Key Vault session with a request that carries no token, to learn the
+ * tenant and resource from the 401's WWW-Authenticate challenge, and then retry with one ("challenge-based
+ * authentication", Azure Key Vault security/authentication docs); Key Vault logs that first request as an
+ * `Authentication` operation with status 401 and no caller. It denies nobody, so it is kept as an event but
+ * not counted as an access denial (Microsoft's own AuditEvent queries leave these records out).
+ */
+function isBearerChallenge(e: NormalizedEvent): boolean {
+  return (
+    e.source === "azure-keyvault" &&
+    e.operation === "Authentication" &&
+    e.status_code === 401 &&
+    e.actor.links.length === 0
+  );
 }

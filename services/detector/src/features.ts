@@ -107,8 +107,13 @@ export function isHuman(e: NormalizedEvent, state?: IdentityState): boolean {
   return type === "human" || e.identity_id.startsWith("human:");
 }
 
-/** Control-plane identities (`system:*` users that are not service accounts, nodes): never judged as people. */
+/**
+ * Control-plane identities (`system:*` users that are not service accounts, nodes, and EKS's reserved
+ * `eks:*` users such as eks:addon-manager, which manage RBAC as part of the platform:
+ * https://docs.aws.amazon.com/eks/latest/userguide/default-roles-users.html): never judged as people.
+ */
 export function isSystemPrincipal(principal: string): boolean {
+  if (principal.startsWith("eks:")) return true;
   return principal.startsWith("system:") && !principal.startsWith("system:serviceaccount:");
 }
 

@@ -341,3 +341,39 @@ if (present)
       ]);
     });
   });
+
+describe("derive: Key Vault bearer challenges", () => {
+  const vault =
+    "/SUBSCRIPTIONS/00000000-0000-4000-8000-000000000000/RESOURCEGROUPS/ML-RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/ML-KV";
+  const record = (operationName: string, status: number, identity: unknown) => ({
+    time: T,
+    resourceId: vault,
+    operationName,
+    category: "AuditEvent",
+    resultType: "Success",
+    resultSignature: status === 401 ? "Unauthorized" : "Forbidden",
+    callerIpAddress: "192.0.2.91",
+    correlationId: `c-${operationName}-${status}`,
+    identity,
+    properties: {
+      requestUri: "https://ml-kv.vault.azure.net/secrets/hf-token/?api-version=7.4",
+      httpStatusCode: status,
+    },
+  });
+  const app = {
+    claim: { appid: "66666666-6666-4666-8666-666666666666", oid: "55555555-5555-4555-8555-555555555555" },
+  };
+
+  it("does not count the SDK's unauthenticated first request as an access denial", () => {
+    expect(kinds(derive("azure-keyvault", record("Authentication", 401, {})))).toEqual([]);
+  });
+
+  it("still counts a denied caller, and a 401 that names one", () => {
+    expect(kinds(derive("azure-keyvault", record("SecretGet", 403, app)))).toEqual([
+      "access_denied@azure-app:66666666-6666-4666-8666-666666666666",
+    ]);
+    expect(kinds(derive("azure-keyvault", record("Authentication", 401, app)))).toEqual([
+      "access_denied@azure-app:66666666-6666-4666-8666-666666666666",
+    ]);
+  });
+});

@@ -16,12 +16,14 @@ import {
   stableId,
 } from "@identrail/core";
 import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
+import { unwrapCloudWatchLogs } from "../cloudwatch-logs";
 import {
   attrSetter,
   finishEvent,
-  isCredentialKey,
+  isCredentialKeyAnyCase,
   lookup,
-  redactKeys,
+  mapDeep,
+  REDACTED,
   safeDecodeUri,
   TOO_DEEP,
   tooDeep,
@@ -41,26 +43,33 @@ import {
   strArr,
 } from "../util";
 
-/** CloudWatch Logs caps an event at 256 KiB; a message past 1 MiB is not one of them. */
-const MAX_MESSAGE = 1024 * 1024;
+/** A LookupEvents record past 1 MiB could not go on the bus anyway (one message holds 896 KiB). */
+const MAX_LOOKUP_EVENT = 1024 * 1024;
+
+/**
+ * An entry of `aws cloudtrail lookup-events` (LookupEvents, the console's Event history) carries the
+ * record as a JSON string in `CloudTrailEvent`, next to a summary (EventId, EventName, Username …):
+ * https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_Event.html
+ */
+function lookupEvent(e: unknown): unknown {
+  if (!isObj(e) || typeof e.CloudTrailEvent !== "string") return e;
+  if (e.CloudTrailEvent.length > MAX_LOOKUP_EVENT)
+    return new Undecodable("LookupEvents CloudTrailEvent too large");
+  const p = safeJsonParse(e.CloudTrailEvent);
+  return "value" in p ? p.value : new Undecodable(`LookupEvents CloudTrailEvent: ${p.error}`);
+}
 
 function unwrap(doc: unknown, depth = 0): unknown[] {
   if (depth > 4) return [doc];
   if (Array.isArray(doc)) return doc.flatMap((d) => unwrap(d, depth + 1));
   if (!isObj(doc)) return [doc];
   if (Array.isArray(doc.Records)) return doc.Records;
-  // A trail delivered to CloudWatch Logs and forwarded by a subscription filter (Lambda / Firehose):
-  // https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/SubscriptionFilters.html — each
-  // logEvents[].message is one CloudTrail record as a JSON string; CONTROL_MESSAGE is a connectivity probe.
-  if (Array.isArray(doc.logEvents) && typeof doc.messageType === "string") {
-    if (doc.messageType !== "DATA_MESSAGE") return [];
-    return doc.logEvents.map((e) => {
-      const m = str(obj(e)?.message, MAX_MESSAGE);
-      if (m === undefined) return new Undecodable("CloudWatch Logs event without a message");
-      const p = safeJsonParse(m);
-      return "value" in p ? p.value : new Undecodable(`CloudWatch Logs message: ${p.error}`);
-    });
-  }
+  if (Array.isArray(doc.Events)) return doc.Events.map(lookupEvent);
+  if (typeof doc.CloudTrailEvent === "string") return [lookupEvent(doc)];
+  // A trail delivered to CloudWatch Logs and forwarded by a subscription filter (Lambda / Firehose), or
+  // read back with FilterLogEvents: each log event's message is one CloudTrail record (cloudwatch-logs.ts).
+  const cwl = unwrapCloudWatchLogs(doc);
+  if (cwl) return cwl;
   // EventBridge wraps the CloudTrail record in `detail`.
   if (typeof doc["detail-type"] === "string" && isObj(doc.detail)) return [doc.detail];
   return [doc];
@@ -73,11 +82,31 @@ function shapeError(r: unknown): string | null {
   const v = r.eventVersion;
   if (v !== undefined && (typeof v !== "string" || !/^1\.\d+$/.test(v)))
     return "unsupported eventVersion (want 1.x)";
-  if (typeof r.eventName !== "string" || r.eventName === "") return "missing eventName";
+  if (typeof r.eventName !== "string" || r.eventName === "") return notARecord(r) ?? "missing eventName";
   if (typeof r.eventSource !== "string" || r.eventSource === "") return "missing eventSource";
   if (!isObj(r.userIdentity)) return "missing userIdentity";
   if (typeof r.eventID !== "string" || r.eventID === "") return "missing eventID";
   return null;
+}
+
+/**
+ * Files that CloudTrail writes next to its log files, or exports, that hold no API call: named, so the
+ * rejection says what was posted (a forwarder on the whole trail bucket sends them too).
+ * - Digest files (…/CloudTrail-Digest/, log file integrity validation):
+ *   https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-log-file-validation-digest-file-structure.html
+ * - Insights events (…/CloudTrail-Insight/): an API call rate anomaly, with no caller (no userIdentity):
+ *   https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-insights-events.html
+ * - CloudTrail Lake GetQueryResults output: rows of single-column objects, nested fields flattened to text:
+ *   https://docs.aws.amazon.com/awscloudtrail/latest/APIReference/API_GetQueryResults.html
+ */
+function notARecord(r: Obj): string | undefined {
+  if (Object.hasOwn(r, "digestStartTime") || Object.hasOwn(r, "digestSignatureAlgorithm"))
+    return "CloudTrail digest file (log file integrity validation), not event records";
+  if (r.eventType === "AwsCloudTrailInsight" || isObj(r.insightDetails))
+    return "CloudTrail Insights event: an API call rate anomaly, not an API call";
+  if (Array.isArray(r.QueryResultRows))
+    return "CloudTrail Lake query results, not event records (post the trail's log files)";
+  return undefined;
 }
 
 function validate(r: unknown): string | null {
@@ -87,12 +116,18 @@ function validate(r: unknown): string | null {
   return "error" in t ? t.error : null;
 }
 
+/** Credential-bearing names (the shared list includes the AWS API members CloudTrail spells). */
+function redactAwsCredential(k: string, v: unknown): unknown {
+  if (v === null) return undefined;
+  return isCredentialKeyAnyCase(k) ? REDACTED : undefined;
+}
+
 /** Secret values never appear in CloudTrail by design; this guards against a future field or a forged record. */
 export function redactCloudTrail(r: Obj): Obj {
   // Spread copies the own keys in order, `__proto__` included as an own key (CopyDataProperties).
   const out: Obj = { ...r };
   for (const k of ["requestParameters", "responseElements", "additionalEventData", "serviceEventDetails"]) {
-    if (k in out) out[k] = redactKeys(out[k], isCredentialKey);
+    if (k in out) out[k] = mapDeep(out[k], redactAwsCredential);
   }
   return out;
 }
@@ -113,7 +148,11 @@ function actorOf(r: Obj, cluster: string): ActorInfo {
   const a = podIdentityActor(r, cluster) ?? actorOfType(r, cluster);
   if (a.links.length === 0) {
     const u = r.userIdentity as Obj;
-    const id = str(u.arn, 1024) || str(u.principalId, 512);
+    // A failed console sign-in of an unknown IAM user has no ARN and an empty principalId; its userName
+    // (HIDDEN_DUE_TO_SECURITY_REASONS when the name did not exist) within the account is what is left.
+    const name = str(u.userName, 512);
+    const acct = str(u.accountId, 32);
+    const id = str(u.arn, 1024) || str(u.principalId, 512) || (name && (acct ? `${acct}:${name}` : name));
     if (id) a.links.push(`aws-principal:${id}`);
   }
   return a;
@@ -138,6 +177,11 @@ function actorOfType(r: Obj, cluster: string): ActorInfo {
   const webId = obj(ctx?.webIdFederationData);
   put("federated_provider", str(webId?.federatedProvider, 1024));
   put("invoked_by", str(u.invokedBy, 256));
+  // An IAM Identity Center user behind the call (Identity Center bearer tokens, identity-enhanced role
+  // sessions): kept as attributes, not a link — one role session type serves many people.
+  const onBehalfOf = obj(u.onBehalfOf);
+  put("on_behalf_of_user", str(onBehalfOf?.userId, 256));
+  put("identity_store_arn", str(onBehalfOf?.identityStoreArn, 1024));
   switch (type) {
     case "AssumedRole": {
       const role = awsRoleAlias(str(issuer?.arn, 1024) ?? "") ?? awsRoleAlias(arn);
@@ -204,11 +248,38 @@ function actorOfType(r: Obj, cluster: string): ActorInfo {
       const svc = str(u.invokedBy, 256) ?? "aws-service";
       return { principal: svc, type: "workload", links: [`aws-service:${svc}`], credential, attrs };
     }
+    case "IdentityCenterUser": {
+      // A call with an IAM Identity Center bearer token (eventVersion 1.10+): no ARN, the person is
+      // onBehalfOf.userId in the identity store onBehalfOf.identityStoreArn; credentialId names the token.
+      const userId = str(onBehalfOf?.userId, 256);
+      const store = /identitystore\/([^/]+)$/.exec(str(onBehalfOf?.identityStoreArn, 1024) ?? "")?.[1];
+      return {
+        principal: userId || "identity-center-user",
+        type: "human",
+        links: userId ? [`aws-sso-user:${store ?? ""}:${userId}`] : [],
+        credential: str(u.credentialId, 512) || credential,
+        attrs,
+      };
+    }
     default: {
       // AwsServiceEvent records (e.g. Secrets Manager RotationSucceeded) name only the service in invokedBy.
       const svc = str(u.invokedBy, 256);
       if (!arn && !str(u.principalId) && svc)
         return { principal: svc, type: "workload", links: [`aws-service:${svc}`], credential, attrs };
+      // `Unknown` identities (e.g. IAM Identity Center sign-in events) may carry only a userName, with the
+      // account id as principalId: the name, within the account, is what tells two of them apart.
+      const userName = arn ? undefined : str(u.userName, 512);
+      if (userName) {
+        const acct = str(u.accountId, 32);
+        put("user_name", userName);
+        return {
+          principal: userName,
+          type: "unknown",
+          links: [`aws-principal:${acct ? `${acct}:` : ""}${userName}`],
+          credential,
+          attrs,
+        };
+      }
       const principal = arn || str(u.principalId, 512) || str(u.accountId, 32) || "unknown";
       const role = arn ? (awsRoleAlias(arn) ?? awsUserAlias(arn)) : null;
       return {
@@ -264,27 +335,42 @@ function webIdentityActor(
   credential: string | undefined,
   attrs: Record<string, string>,
 ): ActorInfo {
-  const userName = str(u.userName, 1024) ?? "";
+  const req = obj(r.requestParameters);
+  const res = obj(r.responseElements);
+  // The token's subject: userName, else (a successful call) responseElements.subjectFromWebIdentityToken;
+  // principalId is `<provider>:<audience>:<subject>`, kept as the last resort.
+  const userName = str(u.userName, 1024) || str(res?.subjectFromWebIdentityToken, 1024) || "";
   const principalId = str(u.principalId, 1024) ?? "";
   const provider = str(u.identityProvider, 1024) ?? "";
   attrSetter(attrs)("identity_provider", provider);
   const m = SA_SUFFIX.exec(userName) ?? SA_SUFFIX.exec(principalId);
   const sa = m ? parseServiceAccountUsername(`system:serviceaccount:${m[1]}:${m[2]}`) : null;
   const links: string[] = [];
-  let type: IdentityType = "unknown";
+  // SAML federation (AssumeRoleWithSAML) signs in a workforce user.
+  let type: IdentityType = u.type === "SAMLUser" ? "human" : "unknown";
+  let principal = userName || principalId || "web-identity";
   if (sa) {
     links.push(k8sServiceAccountId(cluster, sa.namespace, sa.name));
     type = "service_account";
+    principal = `system:serviceaccount:${sa.namespace}:${sa.name}`;
   } else if (userName || principalId) {
-    links.push(`web-identity:${provider}:${userName || principalId}`);
+    links.push(`web-identity:${providerName(provider)}:${userName || principalId}`);
   }
-  const req = obj(r.requestParameters);
-  const res = obj(r.responseElements);
   for (const a of [str(req?.roleArn, 1024), str(obj(res?.assumedRoleUser)?.arn, 1024)]) {
     const role = a ? awsRoleAlias(a) : null;
     if (role) links.push(role);
   }
-  return { principal: userName || principalId || "web-identity", type, links, credential, attrs };
+  return { principal, type, links, credential, attrs };
+}
+
+/**
+ * An OIDC provider as its issuer host/path: CloudTrail names it by the IAM provider's ARN
+ * (`arn:aws:iam::<account>:oidc-provider/<issuer>`) or by the issuer itself, depending on the event
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/cloudtrail-integration.html#stscloudtrailexample-assumerolewithwebidentity),
+ * and one subject of one issuer is one workload whichever spelling the record used.
+ */
+function providerName(p: string): string {
+  return p.replace(/^arn:aws[a-z-]*:iam::\d*:oidc-provider\//, "").replace(/^https:\/\//, "");
 }
 
 const SM_VERBS: Record<string, [Verb, string]> = {
@@ -355,9 +441,14 @@ function verbFromName(name: string): Verb {
   return "other";
 }
 
-/** s3 ARN `arn:aws:s3:::bucket/key` → [bucket, key]. */
+/**
+ * S3 ARN `arn:aws:s3:::bucket/key`, or a directory bucket's `arn:aws:s3express:<region>:<account>:bucket/<bucket>/<key>`
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-express-security-iam.html), → [bucket, key].
+ */
 function s3Arn(a: string): [string, string] | null {
-  const m = /^arn:aws[a-z-]*:s3:::([^/]+)(?:\/(.*))?$/.exec(a);
+  const m =
+    /^arn:aws[a-z-]*:s3:::([^/]+)(?:\/(.*))?$/.exec(a) ??
+    /^arn:aws[a-z-]*:s3express:[^:]*:\d*:bucket\/([^/]+)(?:\/(.*))?$/.exec(a);
   return m ? [m[1], m[2] ?? ""] : null;
 }
 
@@ -381,6 +472,8 @@ interface EventBase {
   srcIp: string;
   userAgent: string;
   errorCode: string;
+  /** errorCode, or a sign-in event whose verdict is Failure (those carry no errorCode). */
+  failed: boolean;
   status: number;
   reason: string;
   attrs: Record<string, string>;
@@ -426,7 +519,7 @@ function baseEvent(
     resource: { uri, type, name },
     src_ip: c.srcIp,
     user_agent: c.userAgent,
-    outcome: c.errorCode ? "failure" : "success",
+    outcome: c.failed ? "failure" : "success",
     status_code: c.status,
     reason: c.reason,
     bytes_in: 0,
@@ -456,7 +549,9 @@ export function normalizeCloudTrail(
   const region = str(r.awsRegion, 64) ?? "";
   const errorCode = str(r.errorCode, 256) ?? "";
   const errorMessage = str(r.errorMessage, 1500) ?? "";
-  const status = errorCode ? statusFor(errorCode) : 200;
+  const signinFailed = !errorCode && signInVerdict(r, eventName) === "Failure";
+  // A failed sign-in is a failed authentication: 401, like ExpiredToken and friends below.
+  const status = errorCode ? statusFor(errorCode) : signinFailed ? 401 : 200;
   const attrs: Record<string, string> = {};
   const put = attrSetter(attrs);
   put("event_source", eventSource);
@@ -470,6 +565,8 @@ export function normalizeCloudTrail(
   put("error_code", errorCode);
   put("tls_host", str(obj(r.tlsDetails)?.clientProvidedHostHeader, 512));
   put("session_credential_from_console", str(r.sessionCredentialFromConsole, 16));
+  // The same call as logged in the other account of a cross-account request (eventVersion 1.05+).
+  put("shared_event_id", str(r.sharedEventID, 128));
 
   const c: EventBase = {
     eventID,
@@ -481,14 +578,28 @@ export function normalizeCloudTrail(
     srcIp: str(r.sourceIPAddress, 128) ?? "",
     userAgent: str(r.userAgent, 2048) ?? "",
     errorCode,
+    failed: errorCode !== "" || signinFailed,
     status,
-    reason: errorCode ? (errorMessage ? `${errorCode}: ${errorMessage}` : errorCode) : "",
+    reason: errorCode
+      ? errorMessage
+        ? `${errorCode}: ${errorMessage}`
+        : errorCode
+      : signinFailed
+        ? errorMessage || "Failure"
+        : "",
     attrs,
     oneEvent: true,
   };
-  if (eventSource === "secretsmanager.amazonaws.com") {
+  // GetRandomPassword only generates a string: no secret is read or written (it falls through to the API case).
+  if (eventSource === "secretsmanager.amazonaws.com" && eventName !== "GetRandomPassword") {
     const [verb, type] = lookup(SM_VERBS, eventName) ?? [verbFromName(eventName), "secret"];
     const ids = eventName === "BatchGetSecretValue" ? strArr(req?.secretIdList, 64) : [];
+    put("version_stage", str(req?.versionStage, 256));
+    // BatchGetSecretValue by `filters` ([{key, values}]) instead of secretIdList: what was asked for.
+    const filters = arr(req?.filters)
+      .map((f) => `${str(obj(f)?.key, 64) ?? ""}=${strArr(obj(f)?.values, 16).join("|")}`)
+      .join(",");
+    put("secret_filters", filters);
     // Service events (RotationSucceeded …) name the secret in additionalEventData.SecretId.
     const one = str(req?.secretId, 2048) ?? str(req?.name, 2048) ?? str(extra?.SecretId, 2048);
     if (one) ids.push(one);
@@ -515,36 +626,43 @@ export function normalizeCloudTrail(
     });
   }
 
-  if (eventSource === "s3.amazonaws.com") {
+  // S3 Express One Zone directory buckets log the same data events under their own source:
+  // https://docs.aws.amazon.com/AmazonS3/latest/userguide/s3-express-log-data-events.html
+  if (eventSource === "s3.amazonaws.com" || eventSource === "s3express.amazonaws.com") {
     const verb = lookup(S3_VERBS, eventName) ?? verbFromName(eventName);
     let bucket = str(req?.bucketName, 256) ?? "";
     let key = str(req?.key, 2048);
-    if (key === undefined) {
-      // Some data events carry the key only in resources[] (AWS::S3::Object ARN).
-      for (const res of arr(r.resources)) {
-        const a = obj(res);
-        if (str(a?.type) !== "AWS::S3::Object") continue;
-        const p = s3Arn(str(a?.ARN, 3000) ?? "");
-        if (p && (!bucket || p[0] === bucket)) {
-          bucket = p[0];
-          key = p[1];
-          break;
-        }
+    let accessPoint: string | undefined;
+    for (const res of arr(r.resources)) {
+      const a = obj(res);
+      const type = str(a?.type);
+      // A request through an access point lists the access point's ARN among the resources:
+      // https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-points-monitoring-logging.html
+      if (type === "AWS::S3::AccessPoint") accessPoint ??= str(a?.ARN, 1024);
+      // Some data events carry the key only in resources[] (AWS::S3::Object, or AWS::S3Express::Object for
+      // a directory bucket).
+      if (key !== undefined || (type !== "AWS::S3::Object" && type !== "AWS::S3Express::Object")) continue;
+      const p = s3Arn(str(a?.ARN, 3000) ?? "");
+      if (p && (!bucket || p[0] === bucket)) {
+        bucket = p[0];
+        key = p[1];
       }
     }
-    const e = baseEvent(
-      c,
-      `s3://${bucket}/${key ?? ""}`,
-      key ? "object" : "bucket",
-      verb,
-      key || bucket || undefined,
-      0,
-    );
+    // Account-level calls (ListBuckets, ListDirectoryBuckets, CreateSession without a bucket) have no bucket.
+    const e = bucket
+      ? baseEvent(c, `s3://${bucket}/${key ?? ""}`, key ? "object" : "bucket", verb, key || bucket, 0)
+      : baseEvent(c, `aws://${eventSource}/${eventName}`, "api", verb, undefined, 0);
+    if (accessPoint) e.attrs.access_point_arn = accessPoint;
     e.bytes_in = nonNegInt(extra?.bytesTransferredIn);
     e.bytes_out = nonNegInt(extra?.bytesTransferredOut);
     const copy = str(req?.["x-amz-copy-source"], 3000) ?? str(req?.copySource, 3000);
     if (copy) e.attrs.copy_source = copySourceUri(copy);
     if (bucket) e.attrs.bucket = bucket;
+    // QueryString is a presigned URL; same attribute as the server access log's Authentication Type.
+    const auth = str(extra?.AuthenticationMethod, 64);
+    if (auth) e.attrs.authentication_type = auth;
+    const prefix = verb === "list" ? str(req?.prefix, 1024) : undefined;
+    if (prefix) e.attrs.prefix = prefix;
     return [finishEvent(e)];
   }
 
@@ -586,11 +704,33 @@ export function normalizeCloudTrail(
     return [finishEvent(e)];
   }
 
-  return [
-    finishEvent(
-      baseEvent(c, `aws://${eventSource}/${eventName}`, "api", verbFromName(eventName), undefined, 0),
-    ),
-  ];
+  // Sign-in events (ConsoleLogin, IAM Identity Center CredentialVerification …) authenticate the caller.
+  const verb = eventSource === "signin.amazonaws.com" ? "auth" : verbFromName(eventName);
+  // `resources` lists what the call acted on (ARN and type, e.g. the KMS key of a Decrypt):
+  // https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html
+  const res = obj(arr(r.resources)[0]);
+  const resArn = str(res?.ARN, 2048);
+  const e = resArn
+    ? baseEvent(c, resArn, str(res?.type, 256) || "resource", verb, resArn, 0)
+    : baseEvent(c, `aws://${eventSource}/${eventName}`, "api", verb, undefined, 0);
+  // KMS calls Secrets Manager makes for a caller name the secret in the encryption context:
+  // https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html#security-encryption-encryption-context
+  const secretArn = str(obj(req?.encryptionContext)?.SecretARN, 2048);
+  if (secretArn) e.attrs.secret_arn = secretArn;
+  return [finishEvent(e)];
+}
+
+/**
+ * Sign-in events record no errorCode when they fail: the verdict is `responseElements.ConsoleLogin`
+ * ("Success" / "Failure", with errorMessage "Failed authentication") or, for IAM Identity Center sign-in,
+ * `serviceEventDetails.<eventName>` (CredentialVerification, UserAuthentication …):
+ * https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-aws-console-sign-in-events.html
+ * https://docs.aws.amazon.com/singlesignon/latest/userguide/understanding-sign-in-events.html
+ */
+function signInVerdict(r: Obj, eventName: string): string | undefined {
+  for (const o of [obj(r.responseElements), obj(r.serviceEventDetails)])
+    if (o && Object.hasOwn(o, eventName)) return str(o[eventName], 64);
+  return undefined;
 }
 
 /** `x-amz-copy-source` is `bucket/key` (URL-encoded, optionally `?versionId=`), with or without a leading slash. */
@@ -613,7 +753,13 @@ export const cloudtrail: SourceParser = {
     if (invalid) return err(invalid);
     const r = record as Obj;
     const u = r.userIdentity as Obj;
-    const key = str(u.arn) || str(u.userName) || str(u.principalId) || str(u.invokedBy) || "unknown";
+    const key =
+      str(u.arn) ||
+      str(u.userName) ||
+      str(u.principalId) ||
+      str(u.invokedBy) ||
+      str(obj(u.onBehalfOf)?.userId) ||
+      "unknown";
     return ok({ key, record: redactCloudTrail(r) });
   },
   redact: (record) =>

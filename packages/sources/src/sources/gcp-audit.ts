@@ -1,6 +1,7 @@
 /**
  * Google Cloud Audit Logs (LogEntry with an AuditLog protoPayload): NDJSON exports, single entries,
- * arrays, `{"entries":[…]}` (Logging API entries.list) and Pub/Sub push envelopes from a log sink.
+ * arrays, `{"entries":[…]}` (Logging API entries.list), Pub/Sub push envelopes from a log sink, Pub/Sub
+ * pull responses, CloudEvents (Eventarc), and the rows of a BigQuery sink or of Log Analytics.
  * LogEntry: https://cloud.google.com/logging/docs/reference/v2/rest/v2/LogEntry
  * AuditLog: https://cloud.google.com/logging/docs/reference/audit/auditlog/rest/Shared.Types/AuditLog
  * Pub/Sub push: https://cloud.google.com/pubsub/docs/push#receive_push (message.data is base64)
@@ -23,24 +24,136 @@ import {
   lookup,
   pick,
   redactKeys,
+  setOwn,
   TOO_DEEP,
   tooDeep,
   Undecodable,
   unwrapPubSub,
 } from "../common";
 import type { SourceParser } from "../types";
-import { arr, decodeJsonOrNdjson, eventTime, isObj, type Obj, obj, str } from "../util";
+import { arr, decodeJsonOrNdjson, eventTime, isObj, num, type Obj, obj, safeJsonParse, str } from "../util";
 import { GRPC_HTTP, gkeEntryToK8sEvent, isGkeK8sEntry, normalizeK8sEvent } from "./k8s-audit";
+
+const AUDIT_LOG_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog";
 
 function unwrap(doc: unknown, depth = 0): unknown[] {
   if (depth > 3) return [doc];
   if (Array.isArray(doc)) return doc.flatMap((d) => unwrap(d, depth + 1));
   if (!isObj(doc)) return [doc];
   if (Array.isArray(doc.entries)) return doc.entries.flatMap((d) => unwrap(d, depth + 1));
-  const push = unwrapPubSub(doc);
+  // Pub/Sub pull (https://cloud.google.com/pubsub/docs/reference/rest/v1/projects.subscriptions/pull):
+  // `{"receivedMessages":[{"ackId","message"}]}`, and `gcloud pubsub subscriptions pull --format=json`
+  // prints the ReceivedMessage list itself. Same base64 `message.data` as a push, without `subscription`.
+  if (Array.isArray(doc.receivedMessages)) return doc.receivedMessages.flatMap((d) => unwrap(d, depth + 1));
+  const push = unwrapPubSub(
+    typeof doc.ackId === "string" && isObj(doc.message) ? { message: doc.message, subscription: "" } : doc,
+  );
   if (push instanceof Undecodable) return [push];
   if (push) return unwrap(push.value, depth + 1);
-  return [doc];
+  // CloudEvents JSON (structured mode, https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/formats/json-format.md):
+  // Eventarc's `google.cloud.audit.log.v1.written` events carry the LogEntry as `data`.
+  if (typeof doc.specversion === "string" && isObj(doc.data)) return unwrap(doc.data, depth + 1);
+  return [canonicalEntry(doc)];
+}
+
+/**
+ * The LogEntry of a row exported from BigQuery or Log Analytics, so everything after decode sees one
+ * shape; any other value is returned as it is.
+ * - BigQuery sink (https://cloud.google.com/logging/docs/export/bigquery#schema): the payload column is
+ *   `protopayload_auditlog`, its Struct fields are JSON text (`requestJson`, `responseJson`,
+ *   `metadataJson`, `serviceDataJson`), TIMESTAMP columns print as `2024-01-01 12:00:00.123456 UTC`
+ *   and INT64 as strings in JSON exports.
+ * - Log Analytics (https://cloud.google.com/logging/docs/analyze/query-linked-dataset): proto field names
+ *   in snake_case (`proto_payload.audit_log.authentication_info.principal_email`), JSON columns
+ *   (`request`, `metadata`, `resource.labels`) as objects or JSON text. Proto3 JSON parsers accept
+ *   the original field names too (https://protobuf.dev/programming-guides/json/), so an entry
+ *   serialized with them (`proto_payload`, `insert_id`) takes the same path.
+ */
+function canonicalEntry(r: Obj): Obj {
+  if (r.protoPayload !== undefined) return r;
+  if (isObj(r.protopayload_auditlog)) {
+    const { protopayload_auditlog: bq, ...rest } = r;
+    const p: Obj = { "@type": AUDIT_LOG_TYPE };
+    for (const k of Object.keys(bq)) {
+      const v = bq[k];
+      if (v === null || k === "serviceDataJson" || k.startsWith("servicedata_")) continue;
+      if (k === "requestJson" || k === "responseJson" || k === "metadataJson")
+        setOwn(p, k.slice(0, -4), jsonValue(v));
+      else setOwn(p, k, v);
+    }
+    return {
+      ...rest,
+      protoPayload: p,
+      timestamp: bqTime(r.timestamp),
+      receiveTimestamp: bqTime(r.receiveTimestamp),
+    };
+  }
+  if (isObj(r.proto_payload)) {
+    const e = camelKeys(r) as Obj;
+    const pp = e.protoPayload as Obj;
+    const p: Obj = { "@type": AUDIT_LOG_TYPE, ...(isObj(pp.auditLog) ? pp.auditLog : pp) };
+    for (const k of ["request", "response", "metadata"]) if (k in p) p[k] = jsonValue(p[k]);
+    const res = obj(e.resource);
+    return {
+      ...e,
+      protoPayload: p,
+      resource: res && "labels" in res ? { ...res, labels: jsonValue(res.labels) } : e.resource,
+      timestamp: bqTime(e.timestamp),
+      receiveTimestamp: bqTime(e.receiveTimestamp),
+    };
+  }
+  return r;
+}
+
+/** Struct-valued fields (maps and free-form messages): their keys are data, never renamed. */
+const VERBATIM = new Set([
+  "labels",
+  "request",
+  "response",
+  "metadata",
+  "serviceData",
+  "resourceOriginalState",
+  "thirdPartyClaims",
+  "headers",
+  "details",
+]);
+
+/** snake_case proto field names → lowerCamelCase JSON names, except inside Struct-valued fields. */
+function camelKeys(v: unknown, depth = 0): unknown {
+  if (depth > 16) return v;
+  if (Array.isArray(v)) return v.map((x) => camelKeys(x, depth + 1));
+  if (!isObj(v)) return v;
+  const out: Obj = {};
+  for (const k of Object.keys(v)) {
+    const c = k.includes("_") ? k.replace(/_([a-z0-9])/g, (_, ch: string) => ch.toUpperCase()) : k;
+    // An exact camelCase key present as well wins (it is what the LogEntry reference names).
+    if (c !== k && Object.hasOwn(v, c)) continue;
+    setOwn(out, c, VERBATIM.has(c) ? v[k] : camelKeys(v[k], depth + 1));
+  }
+  return out;
+}
+
+/** JSON text columns parsed; objects and anything unparseable as they are (null drops out later). */
+function jsonValue(v: unknown): unknown {
+  if (typeof v !== "string" || v.length > 1_000_000) return v;
+  const t = v.trimStart();
+  if (!t.startsWith("{") && !t.startsWith("[")) return v;
+  const p = safeJsonParse(t);
+  return "value" in p ? p.value : undefined;
+}
+
+/**
+ * BigQuery TIMESTAMP text (`2024-01-01 12:00:00.123456 UTC`, or without the zone: a TIMESTAMP is an
+ * absolute UTC time, https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types#timestamp_type)
+ * as RFC 3339, and the epoch seconds the BigQuery REST API writes (`"1.7e9"`) as a number.
+ */
+function bqTime(v: unknown): unknown {
+  if (typeof v !== "string") return v;
+  const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)(?: ?(?:UTC|Z|[+-]00(?::?00)?))?$/.exec(
+    v,
+  );
+  if (m) return `${m[1]}T${m[2]}Z`;
+  return /^\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$/.test(v) ? num(v) : v;
 }
 
 /** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */
@@ -50,7 +163,7 @@ function shapeError(r: unknown): string | null {
   const p = obj(r.protoPayload);
   if (!p) return "not a Cloud Audit Log entry (no protoPayload)";
   const type = p["@type"];
-  if (type !== undefined && type !== "type.googleapis.com/google.cloud.audit.AuditLog")
+  if (type !== undefined && type !== AUDIT_LOG_TYPE)
     return "unsupported protoPayload @type (want google.cloud.audit.AuditLog)";
   if (typeof p.methodName !== "string" || p.methodName === "") return "missing protoPayload.methodName";
   if (typeof r.insertId !== "string" || r.insertId === "") return "missing insertId";
@@ -64,7 +177,10 @@ function validate(r: unknown): string | null {
   return "error" in t ? t.error : null;
 }
 
-/** request fields that name the target and never carry a value. */
+/**
+ * request fields that name the target and never carry a value (`delegates`: the service accounts of an
+ * IAM Credentials delegation chain).
+ */
 const REQUEST_KEEP = [
   "@type",
   "name",
@@ -75,6 +191,30 @@ const REQUEST_KEEP = [
   "secretId",
   "destination",
   "source",
+  "delegates",
+];
+
+/**
+ * The AuditLog fields kept (https://cloud.google.com/logging/docs/reference/audit/auditlog/rest/Shared.Types/AuditLog).
+ * Everything else is dropped: `serviceData` and `resourceOriginalState` are whole API objects (a
+ * resource's state before a mutation can hold configuration values), and a field Google adds later is
+ * not read by normalize.
+ */
+const PAYLOAD_KEEP = [
+  "@type",
+  "serviceName",
+  "methodName",
+  "resourceName",
+  "resourceLocation",
+  "numResponseItems",
+  "status",
+  "authenticationInfo",
+  "authorizationInfo",
+  "policyViolationInfo",
+  "requestMetadata",
+  "request",
+  "response",
+  "metadata",
 ];
 
 /**
@@ -99,12 +239,11 @@ export function redactGcpEntry(r: Obj): Obj {
   const out: Obj = { ...r };
   const p = obj(r.protoPayload);
   if (p) {
-    const q: Obj = { ...p };
+    const q: Obj = pick(p, PAYLOAD_KEEP);
     if (isObj(q.request)) q.request = redactKeys(pick(q.request, REQUEST_KEEP), isCredentialKey);
     else delete q.request;
     if (isObj(q.response)) q.response = redactKeys(pick(q.response, REQUEST_KEEP), isCredentialKey);
     else delete q.response;
-    delete q.serviceData;
     if ("metadata" in q) q.metadata = redactKeys(q.metadata, isCredentialKey);
     out.protoPayload = q;
   }
@@ -116,6 +255,8 @@ interface Caller {
   type: IdentityType;
   links: string[];
   impersonated?: string;
+  /** `serviceAccountKeyName`: the service account key the call was made with. */
+  credential?: string;
   attrs: Record<string, string>;
 }
 
@@ -137,9 +278,12 @@ export function k8sSaFromSubject(s: string): { namespace: string; name: string }
 function aliasesFor(principal: string, cluster: string): { links: string[]; type: IdentityType } {
   const sa = k8sSaFromSubject(principal);
   if (sa) return { links: [k8sServiceAccountId(cluster, sa.namespace, sa.name)], type: "service_account" };
-  const gsa = gcpServiceAccountAlias(principal);
+  // principalSubject is often an IAM principal identifier (`user:<email>`, `serviceAccount:<email>`,
+  // https://cloud.google.com/iam/docs/principal-identifiers): the alias is the address it names.
+  const bare = principal.replace(/^(?:user|serviceAccount|group|domain):(?=[^:/]+$)/i, "");
+  const gsa = gcpServiceAccountAlias(bare);
   if (gsa) return { links: [gsa], type: "service_account" };
-  if (/^[^@\s]+@[^@\s]+$/.test(principal)) return { links: [humanAlias(principal)], type: "human" };
+  if (/^[^@\s]+@[^@\s]+$/.test(bare)) return { links: [humanAlias(bare)], type: "human" };
   return { links: [`gcp-principal:${principal}`], type: "unknown" };
 }
 
@@ -175,9 +319,15 @@ function callerOf(p: Obj, cluster: string): Caller {
   put("principal_subject", subject);
   put("delegation_chain", chain.join(","));
   put("authority_selector", str(auth.authoritySelector, 512));
-  put("service_account_key", str(auth.serviceAccountKeyName, 1024));
+  // "The name of the service account key used to create or exchange credentials for authenticating the
+  // service account making the request" (AuthenticationInfo reference): the call was made with a key
+  // (for a user-managed key, a long-lived secret held outside Google) rather than an attached or
+  // federated identity, so the key is the actor's credential.
+  const key = str(auth.serviceAccountKeyName, 1024) || undefined;
+  put("service_account_key", key);
+  if (key) attrs.credential_type = "service_account_key";
   const caller = chain[0] ?? email ?? subject;
-  if (!caller) return { principal: "anonymous", type: "unknown", links: [], attrs };
+  if (!caller) return { principal: "anonymous", type: "unknown", links: [], credential: key, attrs };
   const { links, type } = aliasesFor(caller, cluster);
   let impersonated: string | undefined;
   if (chain.length && email && email !== caller) {
@@ -190,7 +340,7 @@ function callerOf(p: Obj, cluster: string): Caller {
       attrs.workload_identity_sa = email;
     } else impersonated = email;
   }
-  return { principal: caller, type, links, impersonated, attrs };
+  return { principal: caller, type, links, impersonated, credential: key, attrs };
 }
 
 const SM_METHODS: Record<string, [Verb, string]> = {
@@ -272,7 +422,8 @@ export function normalizeGcpEntry(
   const caller = callerOf(p, cluster);
   const meta = obj(p.requestMetadata);
   const status = obj(p.status);
-  const code = typeof status?.code === "number" ? status.code : 0;
+  // google.rpc.Code; a number in LogEntry JSON, a string in BigQuery JSON exports (INT64).
+  const code = num(status?.code) ?? 0;
   const httpStatus = lookup(GRPC_HTTP, code) ?? 500;
   const labels = obj(obj(r.resource)?.labels);
   const attrs: Record<string, string> = {};
@@ -296,12 +447,23 @@ export function normalizeGcpEntry(
   let name: string | undefined = resourceName || undefined;
   const shortMethod = method.slice(method.lastIndexOf(".") + 1);
   if (service === "secretmanager.googleapis.com") {
-    const s = secretResource(resourceName);
+    // CreateSecret names the parent project in resourceName; the new secret's id is in the request.
+    const rq = obj(p.request);
+    const parent = str(rq?.parent, 1024);
+    const secretId = str(rq?.secretId, 512);
+    const s =
+      secretResource(resourceName) ??
+      (parent && secretId && !secretId.includes("/")
+        ? secretResource(`${parent}/secrets/${secretId}`)
+        : null);
     const sm = lookup(SM_METHODS, shortMethod);
     if (sm) [verb, type] = sm;
     else type = "secret";
     if (s) {
-      uri = `gcp-secretmanager://projects/${s.project}/secrets/${s.secret}`;
+      // A regional secret (projects/<p>/locations/<l>/secrets/<n>) is another resource than the global
+      // secret of the same name (https://cloud.google.com/secret-manager/regional-secrets/about).
+      const loc = s.location ? `/locations/${s.location}` : "";
+      uri = `gcp-secretmanager://projects/${s.project}${loc}/secrets/${s.secret}`;
       name = s.secret;
       put("secret_version", s.version);
       put("secret_location", s.location);
@@ -317,14 +479,29 @@ export function normalizeGcpEntry(
       name = m[2] || m[1];
       put("bucket", m[1]);
     }
-  } else if (verb === "impersonate" && !caller.impersonated) {
-    // iamcredentials: the target service account is in the resource/request name.
-    const target = /serviceAccounts\/([^/]+@[^/]+)$/.exec(
-      str(obj(p.request)?.name, 1024) ?? resourceName,
-    )?.[1];
-    const chainMeta = arr(obj(p.metadata)?.identityDelegationChain);
-    const last = str(chainMeta[chainMeta.length - 1], 1024)?.replace(/^projects\/-\/serviceAccounts\//, "");
-    caller.impersonated = target ?? last;
+  } else if (verb === "impersonate") {
+    // IAM Credentials: resourceName names the target service account by unique id; request.name, the last
+    // hop of metadata.identityDelegationChain and resource.labels.email_id name it by email
+    // (https://cloud.google.com/iam/docs/audit-logging/audit-logging-iamcreds,
+    // https://cloud.google.com/iam/docs/create-short-lived-credentials-delegated).
+    const hops = arr(obj(p.metadata)?.identityDelegationChain)
+      .map((x) => str(x, 1024)?.replace(/^projects\/-\/serviceAccounts\//, ""))
+      .filter((x): x is string => !!x);
+    const email = (v: unknown) => /(?:^|serviceAccounts\/)([^/]+@[^/]+)$/.exec(str(v, 1024) ?? "")?.[1];
+    const target =
+      email(obj(p.request)?.name) ??
+      email(hops[hops.length - 1]) ??
+      email(labels?.email_id) ??
+      email(resourceName);
+    if (target) {
+      uri = `gcp://${service}/projects/-/serviceAccounts/${target}`;
+      type = "service_account";
+      name = target;
+    }
+    put("delegation_targets", hops.length > 1 ? hops.join(",") : undefined);
+    // With delegation (the caller itself acting through another account) the first-hop account is
+    // already the impersonation; the minted token's account is then in the resource.
+    caller.impersonated ??= target;
   }
   const e: NormalizedEvent = {
     id: stableId("gcp-audit", r.insertId as string, str(r.logName, 512) ?? ""),
@@ -338,6 +515,7 @@ export function normalizeGcpEntry(
       principal: caller.principal,
       type: caller.type,
       groups: [],
+      credential_id: caller.credential,
       impersonated: caller.impersonated,
       links: caller.links,
       attrs: caller.attrs,

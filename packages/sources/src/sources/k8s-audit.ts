@@ -4,7 +4,10 @@
  * Field reference: https://kubernetes.io/docs/reference/config-api/apiserver-audit.v1/
  */
 import {
+  awsRoleAlias,
+  awsUserAlias,
   err,
+  gcpServiceAccountAlias,
   humanAlias,
   k8sServiceAccountId,
   ok,
@@ -12,8 +15,18 @@ import {
   stableId,
 } from "@identrail/core";
 import type { IdentityType, NormalizedEvent, Verb } from "@identrail/schema";
-import { finishEvent, lookup, setOwn, TOO_DEEP, tooDeep, Undecodable, unwrapPubSub } from "../common";
-import type { SourceParser } from "../types";
+import { unwrapCloudWatchLogs } from "../cloudwatch-logs";
+import {
+  finishEvent,
+  lookup,
+  REDACTED,
+  setOwn,
+  TOO_DEEP,
+  tooDeep,
+  Undecodable,
+  unwrapPubSub,
+} from "../common";
+import type { DecodeError, DecodeResult, SourceParser } from "../types";
 import {
   arr,
   commaList,
@@ -29,8 +42,9 @@ import {
 
 /**
  * Unwraps the shapes an audit payload arrives in: EventList (webhook backend), arrays, single Events
- * (log backend lines), AKS diagnostic records (unwrapped to their Event) and GKE Cloud Audit Log
- * entries (kept whole; `accept` converts them with `gkeEntryToK8sEvent`).
+ * (log backend lines), EKS's CloudWatch Logs payloads (each message one Event), AKS diagnostic records
+ * (unwrapped to their Event) and GKE Cloud Audit Log entries (kept whole; `accept` converts them with
+ * `gkeEntryToK8sEvent`).
  * Bounded depth: a few known wrapper levels, so nesting in the input never drives stack depth.
  */
 export function unwrapK8s(doc: unknown, depth = 0): unknown[] {
@@ -38,6 +52,8 @@ export function unwrapK8s(doc: unknown, depth = 0): unknown[] {
   if (Array.isArray(doc)) return doc.flatMap((d) => unwrapK8s(d, depth + 1));
   if (!isObj(doc)) return [doc];
   if (doc.kind === "EventList" && Array.isArray(doc.items)) return doc.items;
+  const cwl = unwrapCloudWatchLogs(doc, eksStreamCheck);
+  if (cwl) return cwl;
   // AKS diagnostic settings → storage account / Event Hub: {"records":[{category, properties:{log}}]}.
   if (Array.isArray(doc.records)) return doc.records.flatMap((d) => unwrapK8s(d, depth + 1));
   if (isAksRecord(doc)) return [unwrapAksRecord(doc)];
@@ -46,7 +62,41 @@ export function unwrapK8s(doc: unknown, depth = 0): unknown[] {
   const push = unwrapPubSub(doc);
   if (push instanceof Undecodable) return [push];
   if (push) return unwrapK8s(push.value, depth + 1);
+  // A log shipper's record around one line of the log backend's file: Docker's json-file driver, Fluent
+  // Bit and Fluentd (`{"log":"<line>","stream","time"}`), Vector's file source (`{"message":"<line>"}`).
+  // https://docs.docker.com/engine/logging/drivers/json-file/
+  if (doc.auditID === undefined) {
+    const line =
+      typeof doc.log === "string" ? doc.log : typeof doc.message === "string" ? doc.message : undefined;
+    if (line !== undefined) return shippedLine(line, depth);
+  }
   return [doc];
+}
+
+/** The Event in a shipped line; a text prefix (CRI `<time> stdout F `) before the JSON is skipped. */
+function shippedLine(line: string, depth: number): unknown[] {
+  const brace = line.indexOf("{");
+  const p = brace < 0 ? undefined : safeJsonParse(line.slice(brace));
+  if (!p || "error" in p || !isObj(p.value))
+    return [new Undecodable("shipped log line is not a JSON audit event")];
+  return unwrapK8s(p.value, depth + 1);
+}
+
+/**
+ * EKS sends its control-plane logs to the CloudWatch Logs group `/aws/eks/<cluster>/cluster`, one stream
+ * per component: `kube-apiserver-audit-<id>` holds the audit Events (standard audit.k8s.io/v1 JSON);
+ * `kube-apiserver-`, `authenticator-`, `kube-controller-manager-`, `kube-scheduler-` and
+ * `cloud-controller-manager-<id>` hold component logs in klog text
+ * (https://docs.aws.amazon.com/eks/latest/userguide/control-plane-logs.html). A subscription on the whole
+ * group forwards those too: they are rejected with this reason rather than as malformed JSON.
+ */
+function eksStreamCheck(stream: string): string | undefined {
+  if (stream.startsWith("kube-apiserver-audit-")) return undefined;
+  const m =
+    /^(kube-apiserver|authenticator|kube-controller-manager|kube-scheduler|cloud-controller-manager)-/.exec(
+      stream,
+    );
+  return m ? `EKS log stream ${m[1]}-* holds component logs, not audit events` : undefined;
 }
 
 const AKS_CATEGORIES = new Set(["kube-audit", "kube-audit-admin"]);
@@ -177,6 +227,11 @@ const VERB_MAP: Record<string, Verb> = {
   delete: "delete",
   deletecollection: "delete",
   impersonate: "impersonate",
+  // Non-resource requests (/healthz, /metrics, /logs) carry the lower-cased HTTP method as their verb:
+  // https://kubernetes.io/docs/reference/access-authn-authz/authorization/#determine-the-request-verb
+  head: "read",
+  post: "write",
+  put: "update",
 };
 const EXEC_SUBRESOURCES = new Set(["exec", "attach", "portforward", "proxy"]);
 
@@ -200,9 +255,20 @@ function checkK8sEvent(r: unknown): { error: string } | { time: string } {
   return eventTime(r.requestReceivedTimestamp ?? r.timestamp ?? r.stageTimestamp);
 }
 
-/** Secret-bearing resources: their request/response bodies are dropped whole. */
-const SECRET_RESOURCES = new Set(["secrets", "tokenrequests"]);
-const SECRET_KINDS = new Set(["Secret", "SecretList", "TokenRequest"]);
+/**
+ * Secret-bearing resources: their request/response bodies are dropped whole. A TokenReview's
+ * `spec.token` is the bearer token under review (authentication.k8s.io/v1, posted by every
+ * kube-rbac-proxy and metrics-server), as live as a TokenRequest's `status.token`.
+ * https://kubernetes.io/docs/reference/kubernetes-api/authentication-resources/token-review-v1/
+ */
+const SECRET_RESOURCES = new Set(["secrets", "tokenrequests", "tokenreviews"]);
+const SECRET_KINDS = new Set(["Secret", "SecretList", "TokenRequest", "TokenReview"]);
+/**
+ * A mutating webhook's JSON patch, recorded at Request level and above as the audit annotation
+ * `patch.webhook.admission.k8s.io/round_<r>_index_<i>`: on a Secret it holds the values the webhook wrote.
+ * https://kubernetes.io/docs/reference/access-authn-authz/extensible-admission-controllers/#mutating-webhook-auditing-annotations
+ */
+const WEBHOOK_PATCH_PREFIX = "patch.webhook.admission.k8s.io/";
 
 export function redactDeep(v: unknown, depth = 0): unknown {
   if (depth > 64) return "[redacted: too deep]";
@@ -221,16 +287,23 @@ function redactMeta(m: unknown) {
   return { name: md.name, namespace: md.namespace, uid: md.uid };
 }
 
-/** Removes secret material: Secret bodies, TokenRequest tokens, any nested Secret object. */
+/**
+ * Removes secret material: Secret bodies, TokenRequest and TokenReview tokens, any nested Secret object,
+ * webhook patches of secret-bearing objects.
+ */
 export function redactK8sEvent(r: Obj): Obj {
-  // Metadata-level events (most of them) carry no bodies: nothing to remove, and the record is not
-  // modified by anyone downstream, so it is returned as is rather than copied.
-  if (!("requestObject" in r) && !("responseObject" in r)) return r;
+  const bodies = "requestObject" in r || "responseObject" in r;
   const ref = obj(r.objectRef);
   const resource = str(ref?.resource);
   const sub = str(ref?.subresource);
+  const secret = (resource !== undefined && SECRET_RESOURCES.has(resource)) || sub === "token";
+  const annotations = secret ? redactWebhookPatches(r.annotations) : undefined;
+  // Metadata-level events (most of them) carry no bodies: nothing to remove, and the record is not
+  // modified by anyone downstream, so it is returned as is rather than copied.
+  if (!bodies && !annotations) return r;
   const out: Obj = { ...r };
-  if ((resource && SECRET_RESOURCES.has(resource)) || sub === "token") {
+  if (annotations) out.annotations = annotations;
+  if (secret) {
     if ("requestObject" in out) out.requestObject = { redacted: true };
     if ("responseObject" in out) out.responseObject = { redacted: true };
   } else {
@@ -240,21 +313,91 @@ export function redactK8sEvent(r: Obj): Obj {
   return out;
 }
 
+/** A copy of the annotations with webhook patches replaced, or undefined when there is none. */
+function redactWebhookPatches(a: unknown): Obj | undefined {
+  if (!isObj(a)) return undefined;
+  let out: Obj | undefined;
+  for (const k of Object.keys(a)) {
+    if (!k.startsWith(WEBHOOK_PATCH_PREFIX)) continue;
+    out ??= { ...a };
+    setOwn(out, k, REDACTED);
+  }
+  return out;
+}
+
+/**
+ * Control-plane users that are neither people nor service accounts: Kubernetes' own `system:` users and
+ * EKS's `eks:` ones (eks:node-manager, eks:certificate-controller, eks:addon-manager …; EKS reserves the
+ * prefix: https://docs.aws.amazon.com/eks/latest/userguide/default-roles-users.html).
+ */
+function isPlatformUser(username: string): boolean {
+  return username.startsWith("system:") || username.startsWith("eks:");
+}
+
 function principalType(
   username: string,
   groups: string[],
   sa: { namespace: string; name: string } | null,
+  primary: string,
+  awsAlias?: string,
 ): IdentityType {
   if (sa || groups.includes("system:serviceaccounts")) return "service_account";
   if (username.startsWith("system:node:")) return "workload";
-  if (username.startsWith("system:")) return "unknown";
+  if (isPlatformUser(username)) return "unknown";
+  // Usernames that are cloud identities (EKS access entries, GKE Google service accounts), or names an IAM
+  // principal is mapped to.
+  if (primary.startsWith("aws-role:") || awsAlias?.startsWith("aws-role:")) return "cloud_role";
+  if (awsAlias) return "unknown";
+  if (primary.startsWith("gcp-sa:")) return "service_account";
+  if (primary.startsWith("aws-user:")) return "unknown";
   return "human";
 }
 
-function extraFirst(extra: Obj | undefined, key: string): string | undefined {
+/**
+ * The IAM identity behind an EKS user. EKS authenticates IAM principals with aws-iam-authenticator
+ * (also behind access entries), which sets user.uid `aws-iam-authenticator:<account>:<principalId>` and
+ * user.extra `arn` (the caller: an assumed-role session or IAM user ARN), `canonicalArn` (the role or
+ * user), `sessionName`, `accessKeyId`, `principalId`, whichever Kubernetes username the principal is
+ * mapped to (aws-auth ConfigMap or access entry). Extra keys come from the authenticator, never from the
+ * client: impersonation headers set the impersonated user's extra, which is audited apart.
+ * https://github.com/kubernetes-sigs/aws-iam-authenticator#how-does-it-work
+ * https://docs.aws.amazon.com/eks/latest/userguide/access-entries.html
+ */
+function awsCaller(
+  username: string,
+  extra: Obj | undefined,
+): { alias?: string; session?: string; accessKeyId?: string } | undefined {
+  if (!extra || (!("canonicalArn" in extra) && !("arn" in extra))) return undefined;
+  const arn = extraFirst(extra, "arn", 1024) ?? "";
+  const canonical = extraFirst(extra, "canonicalArn", 1024) ?? "";
+  const alias = awsArnAlias(canonical) ?? awsArnAlias(arn);
+  if (!alias) return undefined;
+  // A username templated from the session (`{{SessionName}}` in aws-auth or an access entry, e.g. one
+  // per SSO user of a shared role) names one caller among the role's many: the role is not linked to it.
+  // Nodes likewise: every node of a node group assumes the group's role and is mapped to its own
+  // `system:node:{{EC2PrivateDNSName}}`, so linking would merge all nodes into the role. The session ARN
+  // (which names the instance) still ties a node to the role's CloudTrail activity.
+  const session = extraFirst(extra, "sessionName", 256);
+  const perSession =
+    (session !== undefined && session !== "" && username.includes(session)) ||
+    username.startsWith("system:node:");
+  return {
+    alias: perSession ? undefined : alias,
+    session: arn.includes(":assumed-role/") ? arn : undefined,
+    accessKeyId: extraFirst(extra, "accessKeyId", 128),
+  };
+}
+
+/** `aws-role:<account>:<role>` for role and assumed-role ARNs, `aws-user:<account>:<name>` for IAM users. */
+function awsArnAlias(arn: string): string | null {
+  if (!arn.startsWith("arn:")) return null;
+  return awsRoleAlias(arn) ?? awsUserAlias(arn);
+}
+
+function extraFirst(extra: Obj | undefined, key: string, max?: number): string | undefined {
   if (!extra) return undefined;
   const v = extra[key];
-  return Array.isArray(v) ? str(v[0]) : str(v);
+  return Array.isArray(v) ? str(v[0], max) : str(v, max);
 }
 
 export function k8sResourceUri(
@@ -263,14 +406,23 @@ export function k8sResourceUri(
   requestURI: string | undefined,
 ): string {
   if (!ref) return `k8s://${cluster}/_/nonresource${requestURI ? requestURI.split("?")[0] : ""}`;
-  const ns = str(ref.namespace) || "_";
   const res = str(ref.resource) ?? "unknown";
+  const ns = isNamespaceObject(ref, res) ? "_" : str(ref.namespace) || "_";
   const sub = str(ref.subresource);
   const name = str(ref.name);
   let uri = `k8s://${cluster}/${ns}/${res}`;
   if (name) uri += `/${name}`;
   if (sub) uri += `/${sub}`;
   return uri;
+}
+
+/**
+ * Namespaces are cluster-scoped, yet the apiserver's request info gives a namespace's own requests
+ * (`/api/v1/namespaces/<name>[/status|/finalize]`) namespace = <name>, while a create (`POST
+ * /api/v1/namespaces`) has none: both name the same object, with one URI.
+ */
+function isNamespaceObject(ref: Obj, resource: string | undefined): boolean {
+  return resource === "namespaces" && !ref.apiGroup;
 }
 
 /** Builds the normalized event; shared with the GKE and AKS wrappers, which carry the same Event. */
@@ -329,6 +481,14 @@ export function normalizeK8sEvent(
   if ((v = commaList(groups))) attrs.groups = clip1024(v);
   if ((v = str(user.uid))) attrs.user_uid = clip1024(v);
   const credentialId = extraFirst(extra, "authentication.kubernetes.io/credential-id");
+  const aws = awsCaller(username, extra);
+  // A plain name that an IAM principal is mapped to (aws-auth `username: kubernetes-admin`, an access entry's
+  // username) is that principal's name inside the cluster, not a person: the IAM role or user anchors it.
+  let primary = primaryAlias(cluster, username, sa);
+  if (aws?.alias && primary.startsWith("human:")) primary = `k8s-user:${cluster || "default"}:${username}`;
+  const links = [primary];
+  if (aws?.alias) links.push(aws.alias);
+  if (credentialId) links.push(`credential:${cluster || "default"}:${credentialId}`);
   // finishEvent clamps to the schema (a forged responseStatus.code of 2^60 must not reach ClickHouse).
   return finishEvent({
     id: stableId("k8s-audit", r.auditID as string, stage),
@@ -340,12 +500,16 @@ export function normalizeK8sEvent(
     identity_id: "",
     actor: {
       principal: username,
-      type: principalType(username, groups, sa),
+      type: principalType(username, groups, sa, primary, aws?.alias),
       uid: str(user.uid, 256),
       groups,
-      credential_id: credentialId,
+      credential_id: credentialId ?? aws?.accessKeyId,
+      // The IAM role session: from the authenticator, or the username itself (EKS access entries).
+      session:
+        aws?.session ??
+        (primary.startsWith("aws-role:") && username.includes(":assumed-role/") ? username : undefined),
       impersonated,
-      links: principalAliases(cluster, username, sa, credentialId),
+      links,
       attrs: {},
     },
     operation: sub ? `${verbRaw} ${resource ?? ""}/${sub}` : verbRaw,
@@ -354,7 +518,8 @@ export function normalizeK8sEvent(
       uri: k8sResourceUri(cluster, ref, str(r.requestURI)),
       type: resource ?? "nonresource",
       name: str(ref?.name, 1024),
-      namespace: str(ref?.namespace, 256),
+      // A namespace object's own namespace is itself (see isNamespaceObject).
+      namespace: ref && isNamespaceObject(ref, resource) ? str(ref.name, 256) : str(ref?.namespace, 256),
     },
     src_ip: sourceIPs[0] ?? "",
     user_agent: str(r.userAgent, 2048) ?? "",
@@ -381,20 +546,26 @@ function clip1024(v: string): string {
 
 /** Primary alias first (see @identrail/core identity-ids), then aliases this event proves. */
 export function k8sPrincipalAliases(cluster: string, username: string, credentialId?: string): string[] {
-  return principalAliases(cluster, username, parseServiceAccountUsername(username), credentialId);
+  const primary = primaryAlias(cluster, username, parseServiceAccountUsername(username));
+  return credentialId ? [primary, `credential:${cluster || "default"}:${credentialId}`] : [primary];
 }
-function principalAliases(
+
+/**
+ * The alias a username stands for: a service account; a control-plane user of this cluster; a cloud
+ * identity used as the username — an IAM role session or user ARN (EKS access entries name IAM roles
+ * `arn:aws:sts::<account>:assumed-role/<role>/<session>` by default, so each session would otherwise be
+ * a new "person"), a Google service account email (GKE); anyone else is a person.
+ */
+function primaryAlias(
   cluster: string,
   username: string,
   sa: { namespace: string; name: string } | null,
-  credentialId: string | undefined,
-): string[] {
+): string {
   const c = cluster || "default";
-  let primary: string;
-  if (sa) primary = k8sServiceAccountId(c, sa.namespace, sa.name);
-  else if (username.startsWith("system:")) primary = `k8s-user:${c}:${username}`;
-  else primary = humanAlias(username);
-  return credentialId ? [primary, `credential:${c}:${credentialId}`] : [primary];
+  if (sa) return k8sServiceAccountId(c, sa.namespace, sa.name);
+  if (isPlatformUser(username)) return `k8s-user:${c}:${username}`;
+  const cloud = awsArnAlias(username) ?? gcpServiceAccountAlias(username);
+  return cloud ?? humanAlias(username);
 }
 
 /**
@@ -522,10 +693,136 @@ function gpuCount(q: Obj | undefined): number {
   return n;
 }
 
+/**
+ * The log backend's `--audit-log-format=legacy` writes one text line per event instead of JSON
+ * (k8s.io/apiserver pkg/audit/format.go, EventString):
+ * `<requestReceivedTimestamp> AUDIT: id="…" stage="…" ip="…" method="<verb>" user="…" groups="\"a\",\"b\""
+ * as="<self>" asgroups="<lookup>" user-agent="…" namespace="…" uri="…" response="<code>"`, values quoted
+ * with Go's %q. https://kubernetes.io/docs/reference/command-line-tools-reference/kube-apiserver/
+ * (--audit-log-format). Such a body is recognised by its first line; each line becomes the Event it
+ * stands for, with the objectRef read from the request URI. Undefined for any other body.
+ */
+function decodeLegacy(text: string): DecodeResult | undefined {
+  const start = text.search(/\S/);
+  if (start < 0 || text[start] === "{" || text[start] === "[") return undefined;
+  const head = text.slice(start, start + 4096);
+  const eol = head.indexOf("\n");
+  if (!(eol < 0 ? head : head.slice(0, eol)).includes(LEGACY_MARK)) return undefined;
+  const records: unknown[] = [];
+  const errors: DecodeError[] = [];
+  const lines = text.split("\n");
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === "") continue;
+    const ev = legacyEvent(line);
+    if (ev) records.push(ev);
+    else errors.push({ index: i, reason: `line ${i + 1}: not a legacy audit line` });
+  }
+  return { records, errors };
+}
+const LEGACY_MARK = ' AUDIT: id="';
+
+/**
+ * The `key="Go-quoted value"` pairs after `AUDIT: `, in one pass (a regex over the line could retry from
+ * every position of a long unterminated value); stops at the first value without its closing quote.
+ */
+function legacyFields(s: string): Record<string, string> {
+  const f: Record<string, string> = {};
+  let i = 0;
+  for (;;) {
+    const eq = s.indexOf('="', i);
+    if (eq < 0) break;
+    let j = eq + 2;
+    for (; j < s.length; j++) {
+      const c = s.charCodeAt(j);
+      if (c === 92 /* backslash */) j++;
+      else if (c === 34 /* " */) break;
+    }
+    if (j >= s.length) break;
+    const key = s.slice(i, eq).trim();
+    if (/^[a-z-]{1,32}$/.test(key)) setOwn(f, key, goUnquote(s.slice(eq + 2, j)));
+    i = j + 1;
+  }
+  return f;
+}
+
+function legacyEvent(line: string): Obj | undefined {
+  const at = line.indexOf(" AUDIT: ");
+  if (at < 0) return undefined;
+  const time = line.slice(line.lastIndexOf(" ", at - 1) + 1, at);
+  const f = legacyFields(line.slice(at + 8));
+  const id = lookup(f, "id");
+  if (!id || !lookup(f, "stage") || !lookup(f, "method")) return undefined;
+  const none = (v: string | undefined, placeholder: string) =>
+    v === undefined || v === placeholder ? undefined : v;
+  const username = none(lookup(f, "user"), "<none>");
+  const ip = none(lookup(f, "ip"), "<unknown>");
+  const as = none(lookup(f, "as"), "<self>");
+  const uri = lookup(f, "uri") ?? "";
+  const code = Number(lookup(f, "response"));
+  const ev: Obj = {
+    kind: "Event",
+    apiVersion: "audit.k8s.io/v1",
+    auditID: id,
+    stage: lookup(f, "stage"),
+    requestURI: uri,
+    verb: lookup(f, "method"),
+    user: { username: username ?? "", groups: goQuotedList(none(lookup(f, "groups"), "<none>")) },
+    sourceIPs: ip ? [ip] : [],
+    userAgent: lookup(f, "user-agent") ?? "",
+    requestReceivedTimestamp: time,
+  };
+  if (as)
+    ev.impersonatedUser = { username: as, groups: goQuotedList(none(lookup(f, "asgroups"), "<lookup>")) };
+  const ref = objectRefFromUri(uri, none(lookup(f, "namespace"), "<none>"));
+  if (ref) ev.objectRef = ref;
+  if (Number.isInteger(code)) ev.responseStatus = { code };
+  return ev;
+}
+
+/** A Go %q string's contents; JSON shares its escapes but for \x, \a, \v, \' (kept as written). */
+function goUnquote(v: string): string {
+  if (!v.includes("\\")) return v;
+  const p = safeJsonParse(`"${v}"`);
+  return "value" in p && typeof p.value === "string" ? p.value : v;
+}
+/** `"a","b"` (each %q-quoted, comma-joined) → ["a", "b"]. */
+function goQuotedList(v: string | undefined): string[] {
+  if (!v) return [];
+  const p = safeJsonParse(`[${v}]`);
+  return "value" in p ? strArr(p.value) : [];
+}
+
+/**
+ * The objectRef the apiserver's request info derives from a path
+ * (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-uris):
+ * `/api/v1/…` (core group) or `/apis/<group>/<version>/…`, then `[namespaces/<ns>/]<resource>[/<name>[/<sub>]]`;
+ * the old `watch/` prefix is skipped. Anything else (discovery, /healthz, /metrics) is a non-resource URL.
+ */
+export function objectRefFromUri(uri: string, namespace?: string): Obj | undefined {
+  const q = uri.indexOf("?");
+  const segs = (q < 0 ? uri : uri.slice(0, q)).split("/").filter((x) => x !== "");
+  let gv: string;
+  let rest: string[];
+  if (segs[0] === "api" && segs.length >= 3) {
+    gv = `core/${segs[1]}`;
+    rest = segs.slice(2);
+  } else if (segs[0] === "apis" && segs.length >= 4) {
+    gv = `${segs[1]}/${segs[2]}`;
+    rest = segs.slice(3);
+  } else return undefined;
+  if (rest[0] === "watch") rest = rest.slice(1);
+  if (rest.length === 0) return undefined;
+  const ref = gkeObjectRef(`${gv}/${rest.join("/")}`);
+  if (ref && namespace && ref.namespace === undefined && ref.resource !== "namespaces")
+    ref.namespace = namespace;
+  return ref;
+}
+
 export const k8sAudit: SourceParser = {
   source: "k8s-audit",
   contentTypes: ["application/json", "application/x-ndjson", "application/jsonl", "text/plain"],
-  decode: (text) => decodeJsonOrNdjson(text, (d) => unwrapK8s(d)),
+  decode: (text) => decodeLegacy(text) ?? decodeJsonOrNdjson(text, (d) => unwrapK8s(d)),
   accept(record) {
     if (tooDeep(record)) return err(TOO_DEEP);
     if (record instanceof Undecodable) return err(record.reason);

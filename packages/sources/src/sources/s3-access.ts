@@ -53,6 +53,22 @@ export const S3_FIELDS = [
 const MIN_FIELDS = 18; // through version_id; older logs end there
 const MAX_LINE = 64 * 1024;
 
+/**
+ * What may follow the closing quote of the quoted field at column `k`, as a sticky regex tested right after
+ * that quote. S3 writes the User-Agent and Referer as the client sent them, without escaping quotes, so
+ * `"Mozilla/5.0 (compatible; "bot" 2.1)"` has a `" ` inside the field (a known real-world case, e.g.
+ * aws-samples/siem-on-amazon-opensearch-service#34); the first `" ` then is not always the close. The close
+ * is the first candidate after which the next columns have their documented shape
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/LogFormat.html): HTTP status after the
+ * Request-URI, the quoted (or `-`) User-Agent after the Referer, and after the User-Agent the unquoted
+ * version id and host id, then the signature version (`SigV2`, `SigV4` or `-`) when the line has one.
+ */
+const AFTER_QUOTED: Record<number, RegExp> = {
+  8: / (?:\d{3}|-)(?: |$)/y,
+  15: / (?:"|-(?: |$))/y,
+  16: /(?:$| [^ ]+$| [^ ]+ [^ ]+$| [^ ]+ [^ ]+ (?:SigV\d|-)(?: |$))/y,
+};
+
 /** Splits one line into raw tokens, or explains why it cannot be split. */
 export function tokenizeS3Line(line: string): string[] | { error: string } {
   const out: string[] = [];
@@ -64,15 +80,25 @@ export function tokenizeS3Line(line: string): string[] | { error: string } {
     const c = line[i];
     if (c === '"' || c === "[") {
       const close = c === '"' ? '"' : "]";
+      const after = c === '"' ? AFTER_QUOTED[out.length] : undefined;
       // A closing delimiter ends the token only when followed by a space or the end of the line:
-      // user agents and URIs can contain stray quotes.
+      // user agents and URIs can contain stray quotes. Of those candidates the first one after which the
+      // line continues as documented wins; when none does, the first candidate (the line is odd anyway).
+      let first = -1;
       let j = i + 1;
       for (;;) {
         j = line.indexOf(close, j);
-        if (j < 0) return { error: `unterminated ${c === '"' ? "quoted field" : "bracketed time"}` };
-        if (line[j - 1] !== "\\" && (j + 1 >= n || line[j + 1] === " ")) break;
+        if (j < 0) break;
+        if (line[j - 1] !== "\\" && (j + 1 >= n || line[j + 1] === " ")) {
+          if (first < 0) first = j;
+          if (after === undefined) break;
+          after.lastIndex = j + 1;
+          if (after.test(line)) break;
+        }
         j++;
       }
+      if (j < 0) j = first;
+      if (j < 0) return { error: `unterminated ${c === '"' ? "quoted field" : "bracketed time"}` };
       out.push(line.slice(i + 1, j));
       i = j + 1;
     } else {
@@ -170,32 +196,52 @@ function requesterAlias(req: string, bucket: string): { links: string[]; type: I
   if (role) return { links: [role], type: "cloud_role" };
   const user = awsUserAlias(req);
   if (user) return { links: [user], type: "unknown" };
+  // The root user and STS federated users are logged by ARN; same aliases and types as CloudTrail's
+  // Root and FederatedUser identities, so both sources resolve to one identity.
+  const root = /^arn:aws[a-z-]*:iam::(\d{12}):root$/.exec(req);
+  if (root) return { links: [`aws-user:${root[1]}:root`], type: "human" };
+  const fed = /^arn:aws[a-z-]*:sts::(\d{12}):federated-user\/(.+)$/.exec(req);
+  if (fed) return { links: [`aws-federated:${fed[1]}:${fed[2]}`], type: "human" };
   if (req.startsWith("svc:") || req === "AmazonS3")
     return { links: [`aws-service:${req.replace(/^svc:/, "")}`], type: "workload" };
   if (/^[0-9a-f]{64}$/.test(req)) return { links: [`aws-canonical:${req}`], type: "unknown" };
   return { links: [`aws-principal:${req}`], type: "unknown" };
 }
 
-/** REST.<METHOD>.<TARGET>, BATCH.DELETE.OBJECT, S3.EXPIRE.OBJECT, S3.TRANSITION… */
+/**
+ * Operation is `<kind>.<HTTP method>.<target>`: REST.GET.OBJECT, WEBSITE.GET.OBJECT (static website
+ * endpoint), BATCH.DELETE.OBJECT (one line per key of a multi-object delete), S3.EXPIRE.OBJECT /
+ * S3.CREATE.DELETEMARKER / S3.TRANSITION… (lifecycle). The target names the sub-resource:
+ * https://docs.aws.amazon.com/AmazonS3/latest/userguide/LogFormat.html (Operation) and the request list
+ * in https://docs.aws.amazon.com/AmazonS3/latest/userguide/using-s3-access-logs-to-identify-requests.html.
+ * Verbs match what the CloudTrail parser gives the same API (GetObject read, ListParts list …).
+ */
 function verbOf(op: string): Verb {
   const [kind, method, target = ""] = op.split(".");
   if (kind === "BATCH" && method === "DELETE") return "delete";
-  if (kind === "S3" && method === "EXPIRE") return "delete";
-  if (kind !== "REST") return "other";
-  if (
-    target === "OBJECT" ||
-    target === "OBJECT_GET" ||
-    target === "PART" ||
-    target === "UPLOAD" ||
-    target === "MULTI_OBJECT_DELETE"
-  ) {
-    if (method === "GET") return "read";
-    if (method === "COPY") return target === "OBJECT_GET" ? "read" : "write";
-    if (method === "PUT" || method === "POST") return target === "MULTI_OBJECT_DELETE" ? "delete" : "write";
-    if (method === "DELETE") return "delete";
-    return "other";
+  // Lifecycle expiration removes the object, or in a versioned bucket puts a delete marker over it.
+  if (kind === "S3") return method === "EXPIRE" || target === "DELETEMARKER" ? "delete" : "other";
+  if (kind !== "REST" && kind !== "WEBSITE") return "other";
+  switch (target) {
+    case "OBJECT":
+    case "OBJECT_GET":
+    case "PART":
+    case "PART_GET":
+    case "UPLOAD":
+    case "MULTI_OBJECT_DELETE":
+      // GET on UPLOAD is ListParts (a listing, like ListMultipartUploadParts in CloudTrail).
+      if (method === "GET") return target === "UPLOAD" ? "list" : "read";
+      // A copy logs the source side as …_GET (in the source bucket's log) and the destination as the write.
+      if (method === "COPY") return target.endsWith("_GET") ? "read" : "write";
+      if (method === "PUT" || method === "POST") return target === "MULTI_OBJECT_DELETE" ? "delete" : "write";
+      if (method === "DELETE") return "delete";
+      return "other";
+    // ListObjects(V2), ListObjectVersions, ListMultipartUploads.
+    case "BUCKET":
+    case "BUCKETVERSIONS":
+    case "UPLOADS":
+      if (method === "GET") return "list";
   }
-  if (method === "GET" && target === "BUCKET") return "list";
   if (method === "PUT") return "update";
   if (method === "DELETE") return "delete";
   return "other";
@@ -273,8 +319,10 @@ export function normalizeS3(
     outcome: outcomeOf(status),
     status_code: status,
     reason: status >= 400 ? (field(r, "error_code", 256) ?? "") : "",
-    // Bytes sent is the response body; for uploads the object size is what came in.
-    bytes_in: verb === "write" ? objectSize : 0,
+    // Bytes sent is the response body; for uploads the object size is what came in. Completing a
+    // multipart upload (REST.POST.UPLOAD) logs the whole object's size, but its body is the part list:
+    // the data came in with the REST.PUT.PART requests, already counted.
+    bytes_in: verb === "write" && op !== "REST.POST.UPLOAD" ? objectSize : 0,
     bytes_out: nonNegInt(r.bytes_sent),
     raw_ref: requestId,
     attrs,

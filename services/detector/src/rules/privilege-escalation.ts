@@ -136,4 +136,20 @@ export const cases: RuleCase[] = [
     ],
     expect: { fires: false, identity: "k8s-sa:prod:argocd:argocd-application-controller" },
   },
+  {
+    name: "EKS's add-on manager reconciles its cluster role bindings (a platform user, never judged)",
+    events: [
+      ev({
+        who: "eks:addon-manager",
+        time: at(8, 3),
+        verb: "create",
+        operation: "create",
+        uri: "k8s://prod/_/clusterrolebindings/eks:addon-cluster-admin",
+        type: "clusterrolebindings",
+        name: "eks:addon-cluster-admin",
+        attrs: { role_ref: "ClusterRole/cluster-admin" },
+      }),
+    ],
+    expect: { fires: false, identity: "k8s-user:prod:eks:addon-manager" },
+  },
 ];
