@@ -180,6 +180,10 @@ export function deriveIdentityEvents(
     add("privilege_change", {
       attrs: { change: "impersonation", target: impersonated ?? e.resource.name ?? "" },
     });
+  if (ok && e.source !== "k8s-audit") {
+    const pc = cloudPrivilegeChange(e);
+    if (pc) add("privilege_change", { attrs: pc });
+  }
   // Token minting that the parser did not already express as impersonation of the target.
   if (
     ok &&
@@ -273,3 +277,98 @@ function isBearerChallenge(e: NormalizedEvent): boolean {
     e.actor.links.length === 0
   );
 }
+
+/**
+ * Privilege changes outside Kubernetes RBAC, from what each source's parser names: who may do what in a
+ * cloud account, a secret manager or an object store (`change: "policy"`), and new long-lived credentials
+ * (`change: "credential"`: access keys, service account keys, MinIO service accounts, MITRE T1098.001).
+ * `grants` carries what was granted when the record says it (policy ARN or allowed actions, GCP binding
+ * deltas), for the rule to tell dangerous grants from routine ones. Removals (detach, delete, REMOVE) are
+ * not escalations and yield nothing.
+ */
+export function cloudPrivilegeChange(
+  e: NormalizedEvent,
+):
+  | { change: "policy" | "credential"; object: string; name: string; grants: string; target: string }
+  | undefined {
+  const op = e.operation;
+  const name = e.resource.name ?? e.resource.uri;
+  const target = e.resource.uri;
+  switch (e.source) {
+    case "cloudtrail":
+      // IAM writes (the parser names the role/user/group in aws-iam:// and the policy in attrs).
+      if (AWS_POLICY_OPS.test(op))
+        return {
+          change: "policy",
+          object: e.resource.type,
+          name,
+          grants: [e.attrs.policy, e.attrs.policy_actions].filter(Boolean).join(" "),
+          target,
+        };
+      if (AWS_CREDENTIAL_OPS.test(op))
+        return { change: "credential", object: e.resource.type, name, grants: "", target };
+      return undefined;
+    case "gcp-audit": {
+      const method = op.slice(op.lastIndexOf(".") + 1);
+      if (method === "SetIamPolicy") {
+        const delta = e.attrs.policy_delta ?? "";
+        // A delta that only removes bindings grants nothing.
+        if (delta && !/(^|, )ADD /.test(delta)) return undefined;
+        return { change: "policy", object: "gcp-iam-policy", name, grants: delta, target };
+      }
+      if (
+        /^(CreateRole|UpdateRole|UndeleteRole)$/.test(method) &&
+        e.attrs.service_name === "iam.googleapis.com"
+      )
+        return { change: "policy", object: "gcp-iam-role", name, grants: "", target };
+      if (/^(CreateServiceAccountKey|UploadServiceAccountKey)$/.test(method))
+        return { change: "credential", object: "gcp-service-account-key", name, grants: "", target };
+      return undefined;
+    }
+    case "vault": {
+      if (e.verb !== "create" && e.verb !== "update") return undefined;
+      // Paths as Vault logs them (a namespace prefix, when there is one, comes first).
+      const path = e.resource.name ?? "";
+      for (const [re, object] of VAULT_POLICY_PATHS)
+        if (re.test(path)) return { change: "policy", object, name: path, grants: "", target };
+      return undefined;
+    }
+    case "minio":
+      if (e.resource.type !== "admin") return undefined;
+      if (MINIO_POLICY_OPS.test(op))
+        return { change: "policy", object: "minio-policy", name, grants: "", target };
+      if (MINIO_CREDENTIAL_OPS.test(op))
+        return { change: "credential", object: "minio-service-account", name, grants: "", target };
+      return undefined;
+    case "azure-keyvault":
+      // VaultPut/VaultPatch write a vault's access policies (and network rules): who may read its secrets.
+      if (op === "VaultPut" || op === "VaultPatch")
+        return { change: "policy", object: "azure-keyvault-access-policy", name, grants: "", target };
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** IAM calls that grant: attach/put policies, new policy versions, trust policy edits, group membership. */
+const AWS_POLICY_OPS =
+  /^((Attach|Put)(Role|User|Group)Policy|CreatePolicyVersion|SetDefaultPolicyVersion|UpdateAssumeRolePolicy|AddUserToGroup|AddRoleToInstanceProfile|CreateRole|Delete(Role|User)PermissionsBoundary)$/;
+/** IAM calls that create long-lived credentials for an IAM user. */
+const AWS_CREDENTIAL_OPS =
+  /^(CreateAccessKey|CreateLoginProfile|UpdateLoginProfile|CreateServiceSpecificCredential|UploadSSHPublicKey|UploadSigningCertificate)$/;
+/**
+ * Vault paths whose writes change who may do what: ACL/RGP/EGP policies, auth methods, auth roles (which
+ * bind Kubernetes service accounts, JWT subjects or AppRoles to policies), identity entities and groups
+ * (https://developer.hashicorp.com/vault/api-docs/system/policies, …/system/auth, …/secret/identity).
+ */
+const VAULT_POLICY_PATHS: [RegExp, string][] = [
+  [/(^|\/)sys\/polic(y|ies)\/./, "vault-policy"],
+  [/(^|\/)sys\/auth\/./, "vault-auth-method"],
+  [/(^|\/)auth\/.+\/(role|roles|groups|users)\/[^/]+$/, "vault-auth-role"],
+  [/(^|\/)identity\/(entity|group|entity-alias|group-alias)(\/|$)/, "vault-identity"],
+];
+/** MinIO admin API handlers that change policies, users or groups (madmin: `/minio/admin/v3/…`). */
+const MINIO_POLICY_OPS =
+  /^(SetPolicy|SetPolicyForUserOrGroup|AttachPolicy|AttachDetachPolicy|AddCannedPolicy|UpdateGroupMembers|SetGroupStatus|SetUserStatus|AddUser)$/;
+/** MinIO admin handlers that create long-lived access keys (service accounts act for their parent user). */
+const MINIO_CREDENTIAL_OPS = /^(AddServiceAccount|UpdateServiceAccount)$/;

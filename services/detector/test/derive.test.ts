@@ -377,3 +377,160 @@ describe("derive: Key Vault bearer challenges", () => {
     ]);
   });
 });
+
+describe("derive: privilege changes outside Kubernetes", () => {
+  const role = {
+    type: "AssumedRole",
+    principalId: "AROAEXAMPLE:ci",
+    arn: "arn:aws:sts::123456789012:assumed-role/ci-deploy/ci",
+    accountId: "123456789012",
+    sessionContext: { sessionIssuer: { type: "Role", arn: "arn:aws:iam::123456789012:role/ci-deploy" } },
+  };
+  const iam = (eventName: string, requestParameters: unknown, responseElements: unknown = null) => ({
+    eventVersion: "1.09",
+    eventTime: T,
+    eventSource: "iam.amazonaws.com",
+    eventName,
+    eventID: `${eventName}-1`,
+    awsRegion: "us-east-1",
+    sourceIPAddress: "192.0.2.1",
+    userIdentity: role,
+    requestParameters,
+    responseElements,
+  });
+  const changes = (source: SourceName, rec: unknown) =>
+    derive(source, rec)
+      .filter((i) => i.kind === "privilege_change")
+      .map((i) => i.attrs);
+
+  it("IAM policy attachments and inline documents name the target and what they grant", () => {
+    expect(
+      changes(
+        "cloudtrail",
+        iam("AttachRolePolicy", {
+          roleName: "ml-train",
+          policyArn: "arn:aws:iam::aws:policy/AdministratorAccess",
+        }),
+      ),
+    ).toEqual([
+      {
+        change: "policy",
+        object: "iam-role",
+        name: "ml-train",
+        grants: "arn:aws:iam::aws:policy/AdministratorAccess",
+        target: "aws-iam://123456789012/role/ml-train",
+      },
+    ]);
+    const doc = encodeURIComponent(
+      JSON.stringify({
+        Statement: [{ Effect: "Allow", Action: ["iam:PassRole", "ec2:RunInstances"], Resource: "*" }],
+      }),
+    );
+    expect(
+      changes(
+        "cloudtrail",
+        iam("PutUserPolicy", { userName: "ml-bot", policyName: "p", policyDocument: doc }),
+      )[0],
+    ).toMatchObject({ object: "iam-user", grants: "p iam:PassRole,ec2:RunInstances" });
+    // Removing a policy grants nothing.
+    expect(changes("cloudtrail", iam("DetachRolePolicy", { roleName: "ml-train", policyArn: "x" }))).toEqual(
+      [],
+    );
+  });
+
+  it("new access keys and service account keys are long-lived credentials", () => {
+    const key = changes(
+      "cloudtrail",
+      iam("CreateAccessKey", { userName: "ml-bot" }, { accessKey: { accessKeyId: "AKIAEXAMPLE0000001" } }),
+    );
+    expect(key).toEqual([
+      {
+        change: "credential",
+        object: "iam-user",
+        name: "ml-bot",
+        grants: "",
+        target: "aws-iam://123456789012/user/ml-bot",
+      },
+    ]);
+    const gcp = (methodName: string, serviceName: string, resourceName: string, extra: object = {}) => ({
+      insertId: methodName,
+      logName: "projects/ml/logs/cloudaudit.googleapis.com%2Factivity",
+      timestamp: T,
+      resource: { type: "project" },
+      protoPayload: {
+        "@type": "type.googleapis.com/google.cloud.audit.AuditLog",
+        serviceName,
+        methodName,
+        resourceName,
+        authenticationInfo: { principalEmail: "deployer@ml.iam.gserviceaccount.com" },
+        status: {},
+        ...extra,
+      },
+    });
+    expect(
+      changes(
+        "gcp-audit",
+        gcp(
+          "google.iam.admin.v1.CreateServiceAccountKey",
+          "iam.googleapis.com",
+          "projects/-/serviceAccounts/123",
+        ),
+      )[0],
+    ).toMatchObject({ change: "credential", object: "gcp-service-account-key" });
+    // SetIamPolicy: the binding deltas survive the collector's redaction and say what was granted.
+    const grant = gcp("SetIamPolicy", "cloudresourcemanager.googleapis.com", "projects/ml", {
+      serviceData: {
+        "@type": "type.googleapis.com/google.iam.v1.logging.AuditData",
+        policyDelta: {
+          bindingDeltas: [{ action: "ADD", role: "roles/owner", member: "user:eve@example.com" }],
+        },
+      },
+    });
+    expect(changes("gcp-audit", grant)[0]).toMatchObject({
+      change: "policy",
+      object: "gcp-iam-policy",
+      grants: "ADD roles/owner user:eve@example.com",
+    });
+  });
+
+  it("Vault policy and auth-role writes, MinIO policy changes and Key Vault access policies", () => {
+    const vault = (path: string) => ({
+      time: T,
+      type: "response",
+      auth: { accessor: "hmac-sha256:bb", display_name: "token", policies: ["root"], entity_id: "e-1" },
+      request: { id: path, operation: "update", path, mount_type: "system", remote_address: "192.0.2.1" },
+      response: {},
+    });
+    expect(changes("vault", vault("sys/policies/acl/ml-admin"))[0]).toMatchObject({ object: "vault-policy" });
+    expect(changes("vault", vault("auth/kubernetes/role/trainer"))[0]).toMatchObject({
+      object: "vault-auth-role",
+    });
+    expect(changes("vault", vault("secret/data/ml/x"))).toEqual([]);
+    const minio = (name: string) => ({
+      version: "1",
+      deploymentid: "d",
+      time: T,
+      trigger: "incoming",
+      api: { name, status: "OK", statusCode: 200 },
+      remotehost: "192.0.2.1",
+      requestID: name,
+      userAgent: "mc",
+      accessKey: "admin",
+    });
+    expect(changes("minio", minio("SetPolicyForUserOrGroup"))[0]).toMatchObject({ object: "minio-policy" });
+    expect(changes("minio", minio("AddServiceAccount"))[0]).toMatchObject({ change: "credential" });
+    const kv = {
+      time: T,
+      resourceId: "/SUBSCRIPTIONS/0/RESOURCEGROUPS/RG/PROVIDERS/MICROSOFT.KEYVAULT/VAULTS/KV",
+      operationName: "VaultPatch",
+      category: "AuditEvent",
+      resultType: "Success",
+      resultSignature: "OK",
+      callerIpAddress: "192.0.2.1",
+      correlationId: "c",
+      identity: { claim: { upn: "alice@example.com" } },
+      properties: { id: "https://kv.vault.azure.net/", httpStatusCode: 200 },
+    };
+    expect(changes("azure-keyvault", kv)[0]).toMatchObject({ object: "azure-keyvault-access-policy" });
+  });
+});

@@ -704,6 +704,11 @@ export function normalizeCloudTrail(
     return [finishEvent(e)];
   }
 
+  if (eventSource === "iam.amazonaws.com") {
+    const e = iamEvent(c, req, obj(r.responseElements), account, eventName);
+    if (e) return [finishEvent(e)];
+  }
+
   // Sign-in events (ConsoleLogin, IAM Identity Center CredentialVerification …) authenticate the caller.
   const verb = eventSource === "signin.amazonaws.com" ? "auth" : verbFromName(eventName);
   // `resources` lists what the call acted on (ARN and type, e.g. the KMS key of a Decrypt):
@@ -718,6 +723,75 @@ export function normalizeCloudTrail(
   const secretArn = str(obj(req?.encryptionContext)?.SecretARN, 2048);
   if (secretArn) e.attrs.secret_arn = secretArn;
   return [finishEvent(e)];
+}
+
+/**
+ * IAM calls name what they change in requestParameters: `roleName`, `userName` or `groupName`, and the
+ * policy (`policyArn` for managed policies, `policyName` + `policyDocument` for inline ones)
+ * (https://docs.aws.amazon.com/IAM/latest/APIReference/API_Operations.html). The resource is the IAM
+ * principal (`aws-iam://<account>/<role|user|group>/<name>`), or the managed policy's ARN for policy
+ * versions; attrs `policy` name the policy and `policy_actions` the actions an inline document allows
+ * (CloudTrail logs the document URL-encoded), so privilege changes can be judged by what they grant.
+ * CreateAccessKey's new key id is kept as `access_key_id` (the secret half is redacted at the collector).
+ */
+function iamEvent(
+  c: EventBase,
+  req: Obj | undefined,
+  resp: Obj | undefined,
+  account: string,
+  eventName: string,
+) {
+  const verb = verbFromName(eventName);
+  let target: [string, string, string] | undefined;
+  for (const [key, kind] of [
+    ["roleName", "role"],
+    ["userName", "user"],
+    ["groupName", "group"],
+    ["instanceProfileName", "instance-profile"],
+  ] as const) {
+    const name = str(req?.[key], 256);
+    if (name) {
+      target = [`aws-iam://${account}/${kind}/${name}`, `iam-${kind}`, name];
+      break;
+    }
+  }
+  const policyArn = str(req?.policyArn, 2048);
+  if (!target && policyArn) target = [policyArn, "iam-policy", policyArn];
+  // CreateAccessKey / CreateLoginProfile without userName act on the caller's own IAM user.
+  if (!target) return undefined;
+  const e = baseEvent(c, target[0], target[1], verb, target[2], 0);
+  const policy = policyArn ?? str(req?.policyName, 256);
+  if (policy) e.attrs.policy = policy;
+  const actions = policyActions(req?.policyDocument);
+  if (actions) e.attrs.policy_actions = actions;
+  const key = str(obj(resp?.accessKey)?.accessKeyId, 128);
+  if (key) e.attrs.access_key_id = key;
+  return e;
+}
+
+/** The Allow actions of an IAM policy document (JSON, URL-encoded in CloudTrail), comma-joined, or undefined. */
+function policyActions(doc: unknown): string | undefined {
+  if (typeof doc !== "string" || doc.length > 131_072) return undefined;
+  let text = doc;
+  if (!text.trimStart().startsWith("{")) {
+    try {
+      text = decodeURIComponent(text);
+    } catch {
+      return undefined;
+    }
+  }
+  const p = safeJsonParse(text);
+  if (!("value" in p) || !isObj(p.value)) return undefined;
+  const out = new Set<string>();
+  const stmts = p.value.Statement;
+  for (const st of Array.isArray(stmts) ? stmts : [stmts]) {
+    const o = obj(st);
+    if (o?.Effect !== "Allow") continue;
+    const a = o.Action;
+    for (const x of Array.isArray(a) ? a : [a]) if (typeof x === "string") out.add(x.slice(0, 128));
+    if (typeof o.NotAction === "string" || Array.isArray(o.NotAction)) out.add("NotAction");
+  }
+  return out.size ? [...out].slice(0, 32).join(",") : undefined;
 }
 
 /**

@@ -245,7 +245,28 @@ export function redactGcpEntry(r: Obj): Obj {
     if (isObj(q.response)) q.response = redactKeys(pick(q.response, REQUEST_KEEP), isCredentialKey);
     else delete q.response;
     if ("metadata" in q) q.metadata = redactKeys(q.metadata, isCredentialKey);
+    const deltas = bindingDeltas(p);
+    if (deltas.length) q.serviceData = { policyDelta: { bindingDeltas: deltas } };
     out.protoPayload = q;
+  }
+  return out;
+}
+
+/**
+ * The IAM binding changes of a SetIamPolicy call: `serviceData.policyDelta.bindingDeltas` (action ADD or
+ * REMOVE, role, member), which Cloud Audit Logs write for IAM policy changes
+ * (https://cloud.google.com/logging/docs/reference/audit/auditlog/rest/Shared.Types/AuditLog, serviceData
+ * → google.iam.v1.logging.AuditData / PolicyDelta). Only these three strings are kept from serviceData:
+ * they name who got which role, never a value.
+ */
+function bindingDeltas(p: Obj): Obj[] {
+  const deltas = arr(obj(obj(p.serviceData)?.policyDelta)?.bindingDeltas);
+  const out: Obj[] = [];
+  for (const d of deltas.slice(0, 64)) {
+    const o = obj(d);
+    const role = str(o?.role, 256);
+    if (!role) continue;
+    out.push({ action: str(o?.action, 16) ?? "", role, member: str(o?.member, 512) ?? "" });
   }
   return out;
 }
@@ -503,6 +524,16 @@ export function normalizeGcpEntry(
     // already the impersonation; the minted token's account is then in the resource.
     caller.impersonated ??= target;
   }
+  // IAM policy changes: what was granted, e.g. "ADD roles/owner serviceAccount:x@p.iam.gserviceaccount.com".
+  const deltas = bindingDeltas(p);
+  if (deltas.length)
+    put(
+      "policy_delta",
+      deltas
+        .map((d) => `${d.action} ${d.role} ${d.member}`.trim())
+        .join(", ")
+        .slice(0, 1024),
+    );
   const e: NormalizedEvent = {
     id: stableId("gcp-audit", r.insertId as string, str(r.logName, 512) ?? ""),
     class_uid: 6003,

@@ -5,6 +5,13 @@ import type { Finding, Rule } from "./types";
 /** RBAC grants that amount to escalation when the parser surfaces the role's rules or roleRef. */
 const DANGEROUS_GRANT =
   /(^|[,\s/])(secrets|pods\/exec|exec|impersonate|escalate|bind|\*)([,\s/]|$)|cluster-admin/;
+/**
+ * Cloud grants that amount to escalation: admin managed policies, wildcard or IAM/STS actions
+ * (iam:PassRole + a compute service is the classic AWS escalation path), NotAction allow-lists, and GCP
+ * basic or IAM/Secret Manager admin roles.
+ */
+const DANGEROUS_CLOUD_GRANT =
+  /AdministratorAccess|IAMFullAccess|PowerUserAccess|SecretsManagerReadWrite|(^|[\s,:])\*([\s,]|$)|\b(iam|sts|secretsmanager|kms):(\*|PassRole|AssumeRole|Create(AccessKey|PolicyVersion)|Attach\w*Policy|Put\w*Policy|Decrypt|GetSecretValue)|NotAction|roles\/(owner|editor|iam\.\w+|resourcemanager\.\w+|secretmanager\.(admin|secretAccessor)|iam\.serviceAccount(TokenCreator|KeyAdmin|User))/;
 
 /**
  * Privilege changes (MITRE T1098 account manipulation, T1134 impersonation, T1528 token minting):
@@ -19,9 +26,9 @@ export const rule: Rule = {
   title: "Privilege escalation",
   severity: "high",
   mitre: ["T1098", "T1134", "T1528"],
-  sources: ["k8s-audit", "gcp-audit"],
+  sources: ["k8s-audit", "gcp-audit", "cloudtrail", "vault", "minio", "azure-keyvault"],
   description:
-    "Fires for RBAC changes that grant secrets/pods/exec/impersonate, token creation for another service account, and impersonation by non-system identities.",
+    "Fires for RBAC changes that grant secrets/pods/exec/impersonate, token creation for another service account, impersonation by non-system identities, cloud/secret-manager/object-store policy changes and new long-lived credentials by identities that never made them, and dangerous cloud grants.",
   evaluate({ event, identityEvents, state, t, ctx }) {
     if (isSystemPrincipal(event.actor.principal)) return [];
     const out: Finding[] = [];
@@ -41,6 +48,20 @@ export const rule: Rule = {
           description: `${event.actor.principal} created a token for ${p.attrs.target} (${event.operation}).`,
           resource: event.resource.uri,
         });
+      } else if (change === "policy" || change === "credential") {
+        // Judged like RBAC writes: novel for this identity past its learning period, or a dangerous grant.
+        const dangerous = change === "policy" && DANGEROUS_CLOUD_GRANT.test(p.attrs.grants ?? "");
+        const learning = state.learning(t, ctx.config.detector.learning_period);
+        const novel = !seenBefore(state, change, p.attrs.object, t);
+        if (!dangerous && (learning || !novel)) continue;
+        const what =
+          change === "credential" ? `long-lived credential (${p.attrs.object})` : `${p.attrs.object} change`;
+        out.push({
+          title: `${what} for ${p.attrs.name} by ${dangerous ? "a dangerous grant" : "an identity that never made one"}`,
+          description: `${event.actor.principal} ${event.operation} ${event.resource.uri}${p.attrs.grants ? ` (${p.attrs.grants})` : ""}.`,
+          severity: dangerous ? "high" : "medium",
+          resource: p.attrs.target || event.resource.uri,
+        });
       } else if (change === "rbac") {
         const grants = `${event.attrs.rbac_grants ?? ""} ${event.attrs.role_ref ?? ""}`;
         const dangerous = DANGEROUS_GRANT.test(grants);
@@ -59,9 +80,12 @@ export const rule: Rule = {
     return out;
   },
   learn({ identityEvents, state, t, ctx }) {
-    for (const p of identityEvents)
-      if (p.kind === "privilege_change" && p.attrs.change === "rbac")
-        ctx.states.learn(state, "rbac", p.attrs.object, t);
+    for (const p of identityEvents) {
+      if (p.kind !== "privilege_change") continue;
+      const change = p.attrs.change;
+      if (change === "rbac" || change === "policy" || change === "credential")
+        ctx.states.learn(state, change, p.attrs.object, t);
+    }
   },
 };
 
@@ -75,6 +99,19 @@ const rbac = (who: string, time: string, object: string, name: string) =>
     uri: `k8s://prod/_/${object}/${name}`,
     type: object,
     name,
+  });
+const deployRole = "aws-role:123456789012:ci-deploy";
+const iam = (who: string, time: string, operation: string, kind: string, name: string, attrs = {}) =>
+  ev({
+    who,
+    time,
+    source: "cloudtrail",
+    verb: operation.startsWith("Create") ? "create" : "update",
+    operation,
+    uri: `aws-iam://123456789012/${kind}/${name}`,
+    type: `iam-${kind}`,
+    name,
+    attrs,
   });
 export const cases: RuleCase[] = [
   {
@@ -135,6 +172,69 @@ export const cases: RuleCase[] = [
       }),
     ],
     expect: { fires: false, identity: "k8s-sa:prod:argocd:argocd-application-controller" },
+  },
+  {
+    name: "a CI role attaches AdministratorAccess to a training role (first IAM change, still learning)",
+    events: [
+      iam(deployRole, at(0, 10), "AttachRolePolicy", "role", "ml-train", {
+        policy: "arn:aws:iam::aws:policy/AdministratorAccess",
+      }),
+    ],
+    expect: { fires: true, severity: "high" },
+  },
+  {
+    name: "a CI role that only ever deployed creates an access key for an IAM user past its learning period",
+    events: [
+      ...daily(0, 4, (d) =>
+        ev({ who: deployRole, time: at(d, 10), source: "cloudtrail", uri: "s3://ml-artifacts/model.bin" }),
+      ),
+      iam(deployRole, at(4, 10), "CreateAccessKey", "user", "ml-bot"),
+    ],
+    expect: { fires: true, severity: "medium" },
+  },
+  {
+    name: "a Vault token that never wrote policies writes an ACL policy past its learning period",
+    events: [
+      ...daily(0, 4, (d) =>
+        ev({ who: "vault-entity:ops-1", time: at(d, 10), source: "vault", uri: "vault://secret/data/ml/x" }),
+      ),
+      ev({
+        who: "vault-entity:ops-1",
+        time: at(4, 10),
+        source: "vault",
+        verb: "update",
+        operation: "update",
+        uri: "vault://sys/policies/acl/ml-admin",
+        type: "system",
+        name: "sys/policies/acl/ml-admin",
+      }),
+    ],
+    expect: { fires: true, severity: "medium" },
+  },
+  {
+    name: "Terraform attaches customer policies every day; a GCP binding is only removed",
+    events: [
+      ...daily(0, 6, (d) =>
+        iam("aws-role:123456789012:terraform", at(d, 10), "AttachRolePolicy", "role", `app-${d}`, {
+          policy: `arn:aws:iam::123456789012:policy/app-${d}-read`,
+        }),
+      ),
+      ev({
+        who: "aws-role:123456789012:terraform",
+        time: at(6, 11),
+        source: "gcp-audit",
+        verb: "update",
+        operation: "SetIamPolicy",
+        uri: "gcp://cloudresourcemanager.googleapis.com/projects/ml",
+        type: "cloudresourcemanager",
+        name: "projects/ml",
+        attrs: {
+          service_name: "cloudresourcemanager.googleapis.com",
+          policy_delta: "REMOVE roles/owner user:old-admin@example.com",
+        },
+      }),
+    ],
+    expect: { fires: false },
   },
   {
     name: "EKS's add-on manager reconciles its cluster role bindings (a platform user, never judged)",
