@@ -17,6 +17,23 @@ export class Undecodable {
   }
 }
 
+/**
+ * The record a log shipper wrapped around one line of a JSON log file written to stdout: Docker's
+ * json-file driver, Fluent Bit and Fluentd (`{"log":"<line>","stream","time"}`), Vector's file source
+ * (`{"message":"<line>"}`) (https://docs.docker.com/engine/logging/drivers/json-file/). A text prefix
+ * before the JSON (CRI's `<time> stdout F `) is skipped. Undefined when `doc` has no such line;
+ * Undecodable when the line is not a JSON object (`what` names the record the line should have held).
+ */
+export function shippedLine(doc: Obj, what: string): Obj | Undecodable | undefined {
+  const line =
+    typeof doc.log === "string" ? doc.log : typeof doc.message === "string" ? doc.message : undefined;
+  if (line === undefined) return undefined;
+  const brace = line.indexOf("{");
+  const p = brace < 0 ? undefined : safeJsonParse(line.slice(brace));
+  if (!p || "error" in p || !isObj(p.value)) return new Undecodable(`shipped log line is not a JSON ${what}`);
+  return p.value;
+}
+
 export const REDACTED = "[redacted]";
 const MAX_DEPTH = 64;
 

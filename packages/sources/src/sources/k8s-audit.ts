@@ -21,6 +21,7 @@ import {
   lookup,
   REDACTED,
   setOwn,
+  shippedLine,
   TOO_DEEP,
   tooDeep,
   Undecodable,
@@ -62,24 +63,13 @@ export function unwrapK8s(doc: unknown, depth = 0): unknown[] {
   const push = unwrapPubSub(doc);
   if (push instanceof Undecodable) return [push];
   if (push) return unwrapK8s(push.value, depth + 1);
-  // A log shipper's record around one line of the log backend's file: Docker's json-file driver, Fluent
-  // Bit and Fluentd (`{"log":"<line>","stream","time"}`), Vector's file source (`{"message":"<line>"}`).
-  // https://docs.docker.com/engine/logging/drivers/json-file/
+  // A log shipper's record around one line of the log backend's file.
   if (doc.auditID === undefined) {
-    const line =
-      typeof doc.log === "string" ? doc.log : typeof doc.message === "string" ? doc.message : undefined;
-    if (line !== undefined) return shippedLine(line, depth);
+    const line = shippedLine(doc, "audit event");
+    if (line instanceof Undecodable) return [line];
+    if (line !== undefined) return unwrapK8s(line, depth + 1);
   }
   return [doc];
-}
-
-/** The Event in a shipped line; a text prefix (CRI `<time> stdout F `) before the JSON is skipped. */
-function shippedLine(line: string, depth: number): unknown[] {
-  const brace = line.indexOf("{");
-  const p = brace < 0 ? undefined : safeJsonParse(line.slice(brace));
-  if (!p || "error" in p || !isObj(p.value))
-    return [new Undecodable("shipped log line is not a JSON audit event")];
-  return unwrapK8s(p.value, depth + 1);
 }
 
 /**

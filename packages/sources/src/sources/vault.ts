@@ -36,22 +36,13 @@ import {
   lookup,
   REDACTED,
   setOwn,
+  shippedLine,
   TOO_DEEP,
   tooDeep,
   Undecodable,
 } from "../common";
 import type { SourceParser } from "../types";
-import {
-  commaList,
-  decodeJsonOrNdjson,
-  eventTime,
-  isObj,
-  type Obj,
-  obj,
-  safeJsonParse,
-  str,
-  strArr,
-} from "../util";
+import { commaList, decodeJsonOrNdjson, eventTime, isObj, type Obj, obj, str, strArr } from "../util";
 
 const HMAC_PREFIX = "hmac-sha256:";
 const ENTRY_TYPES = new Set(["request", "response"]);
@@ -60,16 +51,11 @@ function unwrap(doc: unknown, depth = 0): unknown[] {
   if (Array.isArray(doc)) return depth > 0 ? [doc] : doc.flatMap((d) => unwrap(d, depth + 1));
   if (!isObj(doc) || doc.type !== undefined || doc.request !== undefined || depth > 2) return [doc];
   // A log shipper's record around one line of the file device writing to stdout (`file_path=stdout`, the
-  // usual setup in containers): Docker's json-file driver, Fluent Bit and Fluentd (`{"log":"<line>",…}`),
-  // Vector's file source (`{"message":"<line>"}`). https://docs.docker.com/engine/logging/drivers/json-file/
-  const line =
-    typeof doc.log === "string" ? doc.log : typeof doc.message === "string" ? doc.message : undefined;
+  // usual setup in containers).
+  const line = shippedLine(doc, "audit entry");
   if (line === undefined) return [doc];
-  const brace = line.indexOf("{");
-  const p = brace < 0 ? undefined : safeJsonParse(line.slice(brace));
-  if (!p || "error" in p || !isObj(p.value))
-    return [new Undecodable("shipped log line is not a JSON audit entry")];
-  return unwrap(p.value, depth + 1);
+  if (line instanceof Undecodable) return [line];
+  return unwrap(line, depth + 1);
 }
 
 /** Structural checks: everything `validate` checks except the timestamp, which normalize parses itself. */

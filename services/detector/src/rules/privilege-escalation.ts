@@ -19,7 +19,10 @@ const DANGEROUS_CLOUD_GRANT =
  * writes are judged by who makes them: an identity that never changed RBAC during its history doing so
  * past its learning period is medium (high for cluster-scoped objects or, when the parser surfaces them as
  * attrs `rbac_grants`/`role_ref`, grants of secrets, exec, impersonate, escalate/bind or wildcards). GitOps
- * controllers that apply RBAC routinely learn it as normal.
+ * controllers that apply RBAC routinely learn it as normal. The same judgement covers policy changes in
+ * clouds, secret managers and object stores and new long-lived credentials (T1098.001 additional cloud
+ * credentials), with DANGEROUS_CLOUD_GRANT for what the record says was granted (derive.ts,
+ * cloudPrivilegeChange).
  */
 export const rule: Rule = {
   id: "privilege-escalation",
@@ -48,32 +51,31 @@ export const rule: Rule = {
           description: `${event.actor.principal} created a token for ${p.attrs.target} (${event.operation}).`,
           resource: event.resource.uri,
         });
-      } else if (change === "policy" || change === "credential") {
-        // Judged like RBAC writes: novel for this identity past its learning period, or a dangerous grant.
-        const dangerous = change === "policy" && DANGEROUS_CLOUD_GRANT.test(p.attrs.grants ?? "");
+      } else if (change === "rbac" || change === "policy" || change === "credential") {
+        // Writes that change who may do what: a dangerous grant always; otherwise only a kind of change this
+        // identity never made before, past its learning period (GitOps controllers and Terraform learn it).
+        const rbacChange = change === "rbac";
+        const grants = (
+          rbacChange
+            ? `${event.attrs.rbac_grants ?? ""} ${event.attrs.role_ref ?? ""}`
+            : (p.attrs.grants ?? "")
+        ).trim();
+        const dangerous =
+          change !== "credential" && (rbacChange ? DANGEROUS_GRANT : DANGEROUS_CLOUD_GRANT).test(grants);
         const learning = state.learning(t, ctx.config.detector.learning_period);
         const novel = !seenBefore(state, change, p.attrs.object, t);
         if (!dangerous && (learning || !novel)) continue;
-        const what =
-          change === "credential" ? `long-lived credential (${p.attrs.object})` : `${p.attrs.object} change`;
+        const who = dangerous ? "a dangerous grant" : "an identity that never made such a change";
+        const title = rbacChange
+          ? `${p.attrs.object} ${p.attrs.name} ${event.verb === "create" ? "created" : "changed"} by ${who}`
+          : change === "credential"
+            ? `Long-lived credential (${p.attrs.object}) for ${p.attrs.name} created by ${who}`
+            : `${p.attrs.object} of ${p.attrs.name} changed by ${who}`;
         out.push({
-          title: `${what} for ${p.attrs.name} by ${dangerous ? "a dangerous grant" : "an identity that never made one"}`,
-          description: `${event.actor.principal} ${event.operation} ${event.resource.uri}${p.attrs.grants ? ` (${p.attrs.grants})` : ""}.`,
-          severity: dangerous ? "high" : "medium",
-          resource: p.attrs.target || event.resource.uri,
-        });
-      } else if (change === "rbac") {
-        const grants = `${event.attrs.rbac_grants ?? ""} ${event.attrs.role_ref ?? ""}`;
-        const dangerous = DANGEROUS_GRANT.test(grants);
-        const learning = state.learning(t, ctx.config.detector.learning_period);
-        const novel = !seenBefore(state, "rbac", p.attrs.object, t);
-        if (!dangerous && (learning || !novel)) continue;
-        const clusterScoped = p.attrs.object.startsWith("cluster");
-        out.push({
-          title: `${p.attrs.object} ${p.attrs.name} ${event.verb === "create" ? "created" : "changed"} by ${dangerous ? "a dangerous grant" : "an identity that never changed RBAC"}`,
-          description: `${event.actor.principal} ${event.operation} ${event.resource.uri}${grants.trim() ? ` (${grants.trim()})` : ""}.`,
-          severity: dangerous || clusterScoped ? "high" : "medium",
-          resource: event.resource.uri,
+          title,
+          description: `${event.actor.principal} ${event.operation} ${event.resource.uri}${grants ? ` (${grants})` : ""}.`,
+          severity: dangerous || (rbacChange && p.attrs.object.startsWith("cluster")) ? "high" : "medium",
+          resource: rbacChange ? event.resource.uri : p.attrs.target || event.resource.uri,
         });
       }
     }
