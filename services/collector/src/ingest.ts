@@ -11,6 +11,7 @@ import { type Authenticate, httpError, requireScope } from "@identrail/http";
 import { type SourceName, Topics } from "@identrail/schema";
 import { parserFor, routeTargets, type SourceParser } from "@identrail/sources";
 import type { FastifyInstance } from "fastify";
+import { FIREHOSE_ACCESS_KEY, FIREHOSE_REQUEST_ID, firehoseAnswer } from "./firehose";
 import {
   type PreparedIngest,
   packByPartition,
@@ -128,7 +129,33 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
     { parseAs: "buffer", bodyLimit: config.ingest.max_body_bytes },
     (_req, body, done) => done(null, body),
   );
-  app.addHook("onRequest", requireScope(deps.authenticate, "ingest"));
+  const scope = requireScope(deps.authenticate, "ingest");
+  app.addHook("onRequest", (req, reply) => {
+    // Firehose cannot send an Authorization header: its configured access key (the ingest token) arrives
+    // in X-Amz-Firehose-Access-Key (firehose.ts).
+    const key = req.headers[FIREHOSE_ACCESS_KEY];
+    if (req.headers.authorization === undefined && typeof key === "string" && key)
+      req.headers.authorization = `Bearer ${key}`;
+    return scope(req, reply);
+  });
+  // Firehose counts a delivery as done only on a 200 whose body is {requestId, timestamp}, and logs the
+  // errorMessage of any other answer: every answer to a Firehose request, errors included, takes that form.
+  app.addHook("onSend", async (req, reply, payload) => {
+    const id = req.headers[FIREHOSE_REQUEST_ID];
+    if (typeof id !== "string") return payload;
+    let message: string | undefined;
+    if (reply.statusCode !== 200) {
+      try {
+        const body = JSON.parse(String(payload)) as { error?: { code?: string; message?: string } };
+        message =
+          [body.error?.code, body.error?.message].filter(Boolean).join(": ") || `HTTP ${reply.statusCode}`;
+      } catch {
+        message = `HTTP ${reply.statusCode}`;
+      }
+    }
+    reply.header("content-type", "application/json");
+    return firehoseAnswer(id.slice(0, 128), message);
+  });
   const pool =
     config.ingest.prepare_threads > 0
       ? new PreparePool(config.ingest.prepare_threads, config.ingest.max_queued_bytes)
@@ -159,8 +186,10 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
       const cluster = req.query.cluster ?? config.default_cluster;
       if (!CLUSTER_RE.test(cluster))
         throw httpError("bad_request", "cluster must match [A-Za-z0-9._-]{1,128}");
+      const firehose = typeof req.headers[FIREHOSE_REQUEST_ID] === "string";
       const ct = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase();
-      if (ct && !parser.contentTypes.includes(ct) && !FILE_TYPES.has(ct))
+      // A Firehose delivery is always a JSON envelope, whatever its records are.
+      if (ct && !firehose && !parser.contentTypes.includes(ct) && !FILE_TYPES.has(ct))
         throw httpError("unsupported_media_type", `use one of ${parser.contentTypes.join(", ")}`);
       const body = req.body as Buffer | undefined;
       if (!body || body.length === 0) throw httpError("invalid_body", "empty body");
@@ -184,6 +213,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
             maxDecompressedBytes,
             routed: deps.route !== undefined,
             partitions,
+            firehose,
           });
         } catch (e) {
           if (e instanceof PoolBusyError) {
@@ -194,7 +224,7 @@ export async function ingestRoutes(app: FastifyInstance, deps: IngestDeps & { au
           metrics.ingestRequests.inc({ source, status: "500" });
           throw httpError("internal");
         }
-      } else prepared = prepareBody(deps, parser, body, encoding, cluster, maxDecompressedBytes);
+      } else prepared = prepareBody(deps, parser, body, encoding, cluster, maxDecompressedBytes, firehose);
       if (!prepared.ok) throw httpError(prepared.error.code, prepared.error.detail);
       let result: IngestResult;
       try {

@@ -23,6 +23,8 @@ export interface PrepareJob {
   routed: boolean;
   /** Partition counts of the topics the records may go to; a topic left out gets v1 envelopes. */
   partitions: [string, number][];
+  /** The body is an Amazon Data Firehose delivery (firehose.ts). */
+  firehose?: boolean;
 }
 
 export type PrepareRequest = Omit<PrepareJob, "body"> & { id: number; body: Uint8Array };

@@ -24,6 +24,7 @@ port.on("message", (req: PrepareRequest) => {
       req.encoding,
       req.cluster,
       req.maxDecompressedBytes,
+      req.firehose,
     );
     reply = r.ok ? { id: req.id, ok: true, prepared: r.value } : { id: req.id, ok: false, error: r.error };
   } catch (e) {

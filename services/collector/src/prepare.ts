@@ -8,6 +8,7 @@ import { ok, type Result, stableId } from "@identrail/core";
 import { type DeadLetter, type RawEnvelope, type SourceName, Topics } from "@identrail/schema";
 import { preview, type SourceParser } from "@identrail/sources";
 import { type BodyError, decodeUtf8, decompress, invalidUtf8Errors } from "./body";
+import { unwrapFirehose } from "./firehose";
 
 /** What preparing needs from the collector: partition counts, and where a record is routed. */
 export interface PrepareDeps {
@@ -229,9 +230,16 @@ export function prepareBody(
   contentEncoding: string | undefined,
   cluster: string,
   maxDecompressedBytes: number,
+  firehose = false,
 ): Result<PreparedIngest, BodyError> {
   const dec = decompress(body, contentEncoding, maxDecompressedBytes);
   if (!dec.ok) return dec;
   const { text, badLines } = decodeUtf8(dec.value);
-  return ok(prepareIngest(deps, parser, text, cluster, invalidUtf8Errors(badLines)));
+  if (!firehose) return ok(prepareIngest(deps, parser, text, cluster, invalidUtf8Errors(badLines)));
+  // A Firehose delivery (firehose.ts): the records inside the envelope are the body.
+  const fh = unwrapFirehose(text, maxDecompressedBytes);
+  if (!fh.ok) return fh;
+  return ok(
+    prepareIngest(deps, parser, fh.value.text, cluster, [...invalidUtf8Errors(badLines), ...fh.value.errors]),
+  );
 }
