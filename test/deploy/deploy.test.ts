@@ -541,7 +541,7 @@ describe("deploy/sources", () => {
       .map((f) => readFileSync(f, "utf8"))
       .join("\n");
     const urls = [...text.matchAll(/\/ingest\/([a-z0-9-]+)\?cluster=/g)].map((m) => m[1]);
-    expect(new Set(urls)).toEqual(new Set(["vault", "minio", "gcp-audit", "azure-keyvault"]));
+    expect(new Set(urls)).toEqual(new Set(["vault", "minio", "gcp-audit", "azure-keyvault", "k8s-audit"]));
     for (const u of urls) expect(SOURCES as readonly string[]).toContain(u);
     // The AWS forwarder builds its URL from the source it detects.
     expect(text).toMatch(/"s3-access" : "cloudtrail"/);
