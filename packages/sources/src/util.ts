@@ -175,6 +175,20 @@ export function safeJsonParse(text: string): { value: unknown } | { error: strin
   }
 }
 
+/**
+ * A table column that holds a JSON object or array as text (BigQuery JSON/STRING columns, Log Analytics
+ * `dynamic` columns as the query API and CLI print them): parsed; any other value, and text longer than
+ * `maxChars`, as it is; undefined when the text looks like JSON but does not parse.
+ */
+export function jsonColumn(v: unknown, maxChars: number): unknown {
+  if (typeof v !== "string") return v;
+  const t = v.trimStart();
+  if (!t.startsWith("{") && !t.startsWith("[")) return v;
+  if (v.length > maxChars) return v;
+  const p = safeJsonParse(t);
+  return "value" in p ? p.value : undefined;
+}
+
 /** Truncated JSON for dead letters; callers pass already-redacted values. */
 export function preview(v: unknown, max = 2048): string {
   let s: string;

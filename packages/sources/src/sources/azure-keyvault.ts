@@ -20,7 +20,7 @@ import {
   tooDeep,
 } from "../common";
 import type { SourceParser } from "../types";
-import { arr, decodeJsonOrNdjson, eventTime, isObj, num, type Obj, obj, safeJsonParse, str } from "../util";
+import { arr, decodeJsonOrNdjson, eventTime, isObj, jsonColumn, num, type Obj, obj, str } from "../util";
 
 /** A list of records: a bare array, `records` (diagnostic settings), `value` (ARM/OData list responses). */
 function listOf(d: unknown): unknown[] | undefined {
@@ -76,13 +76,6 @@ function queryRows(tables: unknown[]): unknown[] {
   return out;
 }
 
-/** Log Analytics value of a `dynamic` column: an object, or its JSON text (query API, CLI output). */
-function dynamic(v: unknown): unknown {
-  if (typeof v !== "string" || v.length > 65_536 || !v.trimStart().startsWith("{")) return v;
-  const p = safeJsonParse(v);
-  return "value" in p ? p.value : undefined;
-}
-
 /** Tables whose rows are Key Vault AuditEvent records. */
 const LA_TABLES = new Set(["AzureDiagnostics", "AZKVAuditLogs"]);
 
@@ -133,7 +126,7 @@ function canonicalRecord(d: unknown): unknown {
     const name = base.charAt(0).toLowerCase() + base.slice(1);
     if (PROPERTY_KEEP.includes(name) && !Object.hasOwn(props, name)) setOwn(props, name, v);
   }
-  const identity = dynamic(d.Identity);
+  const identity = jsonColumn(d.Identity, 65_536);
   if (isObj(identity)) out.identity = identity;
   else if (Object.keys(claim).length) out.identity = { claim };
   out.properties = props;

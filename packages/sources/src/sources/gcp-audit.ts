@@ -31,7 +31,7 @@ import {
   unwrapPubSub,
 } from "../common";
 import type { SourceParser } from "../types";
-import { arr, decodeJsonOrNdjson, eventTime, isObj, num, type Obj, obj, safeJsonParse, str } from "../util";
+import { arr, decodeJsonOrNdjson, eventTime, isObj, jsonColumn, num, type Obj, obj, str } from "../util";
 import { GRPC_HTTP, gkeEntryToK8sEvent, isGkeK8sEntry, normalizeK8sEvent } from "./k8s-audit";
 
 const AUDIT_LOG_TYPE = "type.googleapis.com/google.cloud.audit.AuditLog";
@@ -78,7 +78,7 @@ function canonicalEntry(r: Obj): Obj {
       const v = bq[k];
       if (v === null || k === "serviceDataJson" || k.startsWith("servicedata_")) continue;
       if (k === "requestJson" || k === "responseJson" || k === "metadataJson")
-        setOwn(p, k.slice(0, -4), jsonValue(v));
+        setOwn(p, k.slice(0, -4), jsonColumn(v, JSON_COLUMN_MAX));
       else setOwn(p, k, v);
     }
     return {
@@ -92,12 +92,13 @@ function canonicalEntry(r: Obj): Obj {
     const e = camelKeys(r) as Obj;
     const pp = e.protoPayload as Obj;
     const p: Obj = { "@type": AUDIT_LOG_TYPE, ...(isObj(pp.auditLog) ? pp.auditLog : pp) };
-    for (const k of ["request", "response", "metadata"]) if (k in p) p[k] = jsonValue(p[k]);
+    for (const k of ["request", "response", "metadata"]) if (k in p) p[k] = jsonColumn(p[k], JSON_COLUMN_MAX);
     const res = obj(e.resource);
     return {
       ...e,
       protoPayload: p,
-      resource: res && "labels" in res ? { ...res, labels: jsonValue(res.labels) } : e.resource,
+      resource:
+        res && "labels" in res ? { ...res, labels: jsonColumn(res.labels, JSON_COLUMN_MAX) } : e.resource,
       timestamp: bqTime(e.timestamp),
       receiveTimestamp: bqTime(e.receiveTimestamp),
     };
@@ -133,14 +134,8 @@ function camelKeys(v: unknown, depth = 0): unknown {
   return out;
 }
 
-/** JSON text columns parsed; objects and anything unparseable as they are (null drops out later). */
-function jsonValue(v: unknown): unknown {
-  if (typeof v !== "string" || v.length > 1_000_000) return v;
-  const t = v.trimStart();
-  if (!t.startsWith("{") && !t.startsWith("[")) return v;
-  const p = safeJsonParse(t);
-  return "value" in p ? p.value : undefined;
-}
+/** JSON text columns longer than this are kept as text (normalize then ignores them). */
+const JSON_COLUMN_MAX = 1_000_000;
 
 /**
  * BigQuery TIMESTAMP text (`2024-01-01 12:00:00.123456 UTC`, or without the zone: a TIMESTAMP is an

@@ -327,8 +327,9 @@ export function normalizeMinio(
   const requestId = str(r.requestID, 256) ?? "";
   const actorAttrs: Record<string, string> = {};
   const claims = obj(r.requestClaims);
-  attrSetter(actorAttrs)("sub", str(claims?.sub, 600));
-  attrSetter(actorAttrs)("issuer", str(claims?.iss, 600));
+  const putActor = attrSetter(actorAttrs);
+  putActor("sub", str(claims?.sub, 600));
+  putActor("issuer", str(claims?.iss, 600));
   const events: NormalizedEvent[] = [];
   for (let i = 0; i < objects.length; i++) {
     const object = objects[i];

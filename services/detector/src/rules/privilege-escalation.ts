@@ -75,7 +75,7 @@ export const rule: Rule = {
           title,
           description: `${event.actor.principal} ${event.operation} ${event.resource.uri}${grants ? ` (${grants})` : ""}.`,
           severity: dangerous || (rbacChange && p.attrs.object.startsWith("cluster")) ? "high" : "medium",
-          resource: rbacChange ? event.resource.uri : p.attrs.target || event.resource.uri,
+          resource: event.resource.uri,
         });
       }
     }
